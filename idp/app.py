@@ -1,0 +1,91 @@
+"""``create_app(config) -> Flask``: wires the pieces together.
+
+:func:`build_components` opens the backends a config names (store, directory, keys, audit
+sink) once per process; :func:`create_app` registers the blueprints of ``idp.web`` on them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from idp.audit import Auditor, open_sink
+from idp.config import Config
+from idp.directory import Directory, open_directory
+from idp.keys import KeyRing, init_keys
+from idp.login.service import LoginService
+from idp.login.sessions import SessionManager
+from idp.login.throttle import Throttle
+from idp.store import Store, open_store
+
+
+@dataclass
+class Components:
+    """Everything a request handler may need, opened once per process."""
+
+    config: Config
+    store: Store
+    directory: Directory
+    keys: KeyRing
+    auditor: Auditor
+    sessions: SessionManager
+    throttle: Throttle
+    login: LoginService
+    secret: bytes
+    demo: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        self.store.close()
+        self.directory.close()
+        self.auditor.close()
+
+
+def build_components(config: Config, *, demo: bool = False, auditor: Auditor | None = None,
+                     store: Store | None = None, directory: Directory | None = None
+                     ) -> Components:
+    """Open the backends a config names (or use the ones given, for tests)."""
+    if config.keys.generate:
+        init_keys(config.keys.dir, common_name=config.issuer.split("://", 1)[1][:64])
+    keys = KeyRing.load(config.keys.dir)
+    store = store or open_store(config.store.url)
+    directory = directory or open_directory(config.directory)
+    auditor = auditor or Auditor(open_sink(config.audit.sink, config.audit.path))
+    secret = config.secret_key.encode()
+    sessions = SessionManager(store, config.session)
+    throttle = Throttle(store, config.login, secret)
+    login = LoginService(directory, sessions, throttle, auditor)
+    return Components(config, store, directory, keys, auditor, sessions, throttle, login,
+                      secret, demo)
+
+
+def create_app(config: Config, components: Components | None = None, *,
+               demo: bool = False) -> Flask:
+    """The Flask application of one IdP process."""
+    from idp.web import errors, health, login, security
+
+    comps = components or build_components(config, demo=demo)
+    app = Flask("idp.web", static_folder="static", template_folder="templates")
+    app.config.update(
+        SECRET_KEY=secrets.token_bytes(32),  # Flask's own session is unused; ours is in the store
+        MAX_CONTENT_LENGTH=config.web.max_form_bytes,
+        MAX_FORM_MEMORY_SIZE=config.web.max_form_bytes,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.tls,
+        PREFERRED_URL_SCHEME="https" if config.tls else "http",
+    )
+    app.extensions["idp"] = comps
+    if config.web.trusted_proxies:
+        n = config.web.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+    security.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(login.bp)
+    # protocol blueprints register here, one line each
+    return app

@@ -1,0 +1,180 @@
+"""Audit events: CloudTrail-like JSON records of every security-relevant event.
+
+One :class:`Auditor` is shared by every feature; it writes to one :class:`AuditSink`
+(file of JSON lines by default).  Field names follow AWS CloudTrail's record contents
+(``eventTime``, ``eventName``, ``userIdentity``, ``sourceIPAddress``, ``userAgent``,
+``errorCode``, ``requestID``…).  Secrets never appear: keys that look like secrets are
+redacted before a record is written.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+EVENT_VERSION = "1.08"
+EVENT_SOURCE = "idp"
+_SECRET_WORDS = ("password", "secret", "token", "assertion", "samlresponse", "code_verifier",
+                 "private", "credential", "cookie")
+REDACTED = "[redacted]"
+
+
+class AuditSink(Protocol):
+    """Where records go."""
+
+    def write(self, record: Mapping[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class FileSink:
+    """Append JSON lines to a file (created 0600), one ``write`` per record."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._fh: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115
+        try:
+            path.chmod(0o600)
+        except OSError:
+            pass
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        line = json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n"
+        with self._lock:
+            self._fh.write(line)
+            self._fh.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._fh.close()
+
+
+class StreamSink:
+    """JSON lines to a stream (stdout by default)."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self._stream = stream or sys.stdout
+        self._lock = threading.Lock()
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._stream.write(json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n")
+            self._stream.flush()
+
+    def close(self) -> None:
+        pass
+
+
+class MemorySink:
+    """Keeps records in a list: for tests and for the demo's introspection."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        with self._lock:
+            self.records.append(dict(record))
+
+    def close(self) -> None:
+        pass
+
+
+class NullSink:
+    def write(self, record: Mapping[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """Who sent the request: the parts of it an audit record keeps."""
+
+    source_ip: str = ""
+    user_agent: str = ""
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+def _redact(value: Any, depth: int = 0) -> Any:
+    if depth > 6:
+        return REDACTED
+    if isinstance(value, Mapping):
+        return {
+            k: (REDACTED if any(w in str(k).lower() for w in _SECRET_WORDS) else
+                _redact(v, depth + 1))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redact(v, depth + 1) for v in value]
+    return value
+
+
+class Auditor:
+    """The one emitter every feature uses."""
+
+    def __init__(self, sink: AuditSink, clock: Callable[[], datetime] | None = None) -> None:
+        self.sink = sink
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def emit(
+        self,
+        event_name: str,
+        request: RequestInfo,
+        *,
+        user: str | None = None,
+        identity_type: str = "IdpUser",
+        error_code: str | None = None,
+        error_message: str | None = None,
+        resources: list[dict[str, str]] | None = None,
+        additional: Mapping[str, Any] | None = None,
+        read_only: bool = False,
+        event_type: str = "AwsApiCall",
+    ) -> dict[str, Any]:
+        """Write one record (CloudTrail record contents) and return it."""
+        record: dict[str, Any] = {
+            "eventVersion": EVENT_VERSION,
+            "eventTime": self._clock().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "eventSource": EVENT_SOURCE,
+            "eventName": event_name,
+            "eventID": str(uuid.uuid4()),
+            "eventType": event_type,
+            "userIdentity": {"type": identity_type, "userName": user} if user else
+            {"type": "Anonymous"},
+            "sourceIPAddress": request.source_ip,
+            "userAgent": request.user_agent[:512],
+            "requestID": request.request_id,
+            "readOnly": read_only,
+        }
+        if error_code:
+            record["errorCode"] = error_code
+            if error_message:
+                record["errorMessage"] = error_message
+        if resources:
+            record["resources"] = resources
+        if additional:
+            record["additionalEventData"] = _redact(additional)
+        self.sink.write(record)
+        return record
+
+    def close(self) -> None:
+        self.sink.close()
+
+
+def open_sink(kind: str, path: Path | None = None) -> AuditSink:
+    """The sink an audit config names."""
+    if kind == "file":
+        assert path is not None
+        return FileSink(path)
+    if kind == "stdout":
+        return StreamSink()
+    return NullSink()

@@ -1,0 +1,168 @@
+"""The ``idp`` command: ``serve``, ``demo``, ``keys``, ``users``, ``policy``, ``config``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from idp.config import Config, load_config
+from idp.errors import ConfigError, IdpError
+from idp.keys import init_keys, list_keys, rotate_keys
+
+
+def _load(path: str) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        click.echo(f"{path}: {len(exc.problems)} problem(s)", err=True)
+        for problem in exc.problems:
+            click.echo(f"  - {problem}", err=True)
+        sys.exit(2)
+
+
+@click.group()
+@click.version_option(package_name="idp")
+def main() -> None:
+    """A federated identity provider: SAML 2.0, OpenID Connect and an AWS-style STS."""
+
+
+@main.group("config")
+def config_group() -> None:
+    """Check configuration files."""
+
+
+@config_group.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+def config_check(file: str) -> None:
+    """Validate FILE and report every problem at once (exit 2 when there are any)."""
+    _load(file)
+    click.echo(f"{file}: ok")
+
+
+@main.command()
+@click.option("--config", "config_path", envvar="IDP_CONFIG", required=True,
+              type=click.Path(dir_okay=False), help="YAML configuration file")
+@click.option("--bind", default="127.0.0.1:8000", show_default=True)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--certfile", type=click.Path(exists=True, dir_okay=False))
+@click.option("--keyfile", type=click.Path(exists=True, dir_okay=False))
+def serve(config_path: str, bind: str, workers: int, certfile: str | None,
+          keyfile: str | None) -> None:
+    """Run the IdP under gunicorn (refuses to start with a config that has problems)."""
+    from gunicorn.app.base import BaseApplication
+
+    from idp.app import create_app
+
+    config = _load(config_path)
+    if bool(certfile) != bool(keyfile):
+        raise click.UsageError("--certfile and --keyfile go together")
+    if workers > 1 and config.store.url.startswith("memory://"):
+        raise click.UsageError("the memory:// store lives in one process: use --workers 1 "
+                               "or a Redis store shared by every worker")
+
+    class _App(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            opts: dict[str, Any] = {"bind": bind, "workers": workers, "accesslog": "-",
+                                    "certfile": certfile, "keyfile": keyfile}
+            for k, v in opts.items():
+                if v is not None:
+                    self.cfg.set(k, v)
+
+        def load(self) -> Any:
+            return create_app(config)
+
+    try:
+        create_app(config).extensions["idp"].close()  # fail fast, in the master, on bad keys
+    except IdpError as exc:
+        raise click.ClickException(f"{exc.description} ({exc.debug})") from exc
+    _App().run()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--keys-dir", default="keys", show_default=True, type=click.Path(file_okay=False))
+@click.option("--metadata-dir", "metadata_dirs", multiple=True, envvar="IDP_METADATA_DIR",
+              type=click.Path(file_okay=False), help="more SP metadata (repeatable)")
+def demo(host: str, port: int, keys_dir: str, metadata_dirs: tuple[str, ...]) -> None:
+    """Run the embedded demo: no Redis, no LDAP, demo users and clients."""
+    from werkzeug.serving import run_simple
+
+    from idp.app import create_app
+    from idp.demo import DEMO_LOGINS, demo_config
+
+    dirs = [Path("metadata"), *(Path(d) for d in metadata_dirs)]
+    config = demo_config(port, host=host, keys_dir=Path(keys_dir), metadata_dirs=dirs)
+    app = create_app(config, demo=True)
+    base = config.issuer
+    click.echo(f"idp demo on {base}  (demo credentials: for the demo only)")
+    click.echo(f"  login      {base}/login")
+    click.echo(f"  account    {base}/account")
+    click.echo(f"  health     {base}/healthz  {base}/readyz")
+    for user, password, groups in DEMO_LOGINS:
+        click.echo(f"  user       {user} / {password}  ({groups})")
+    run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+@main.group()
+def keys() -> None:
+    """Manage signing keys (RSA-2048 and EC P-256 with self-signed certificates)."""
+
+
+_keys_dir = click.option("--dir", "directory", default=lambda: os.environ.get("IDP_KEYS_DIR",
+                         "keys"), show_default="keys", type=click.Path(file_okay=False))
+
+
+@keys.command("init")
+@_keys_dir
+@click.option("--cn", default="idp", show_default=True, help="certificate common name")
+def keys_init(directory: str, cn: str) -> None:
+    """Create an active and a next key per algorithm, unless keys exist."""
+    created = init_keys(Path(directory), cn)
+    click.echo("created keys" if created else "keys already exist; nothing changed")
+    _print_keys(Path(directory))
+
+
+@keys.command("rotate")
+@_keys_dir
+@click.option("--cn", default="idp", show_default=True)
+def keys_rotate(directory: str, cn: str) -> None:
+    """next → active → retired; retired keys are removed; a new next key is made."""
+    try:
+        rotate_keys(Path(directory), cn)
+    except IdpError as exc:
+        raise click.ClickException(exc.description) from exc
+    _print_keys(Path(directory))
+
+
+@keys.command("list")
+@_keys_dir
+@click.option("--json", "as_json", is_flag=True)
+def keys_list(directory: str, as_json: bool) -> None:
+    """List keys with their state."""
+    if as_json:
+        click.echo(json.dumps(list_keys(Path(directory)), indent=2))
+    else:
+        _print_keys(Path(directory))
+
+
+def _print_keys(directory: Path) -> None:
+    for e in list_keys(directory):
+        click.echo(f"{e['state']:8} {e['alg']}  {e['kid']}  {e['created']}")
+
+
+def _attach_optional_groups() -> None:
+    from idp.directory.cli import users
+
+    main.add_command(users)
+
+
+_attach_optional_groups()
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

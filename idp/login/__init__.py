@@ -1,0 +1,1 @@
+"""Browser login, Flask-free: IdP sessions, throttling, CSRF tokens and the login service."""

@@ -1,0 +1,94 @@
+"""The login service: validate, throttle, authenticate, open a session, audit.
+
+Flask-free: the blueprint hands it a :class:`LoginAttempt` and turns the result or the error
+into a page.  Every outcome is audited (``Login`` with or without ``errorCode``,
+``LoginLockout``); the password is never logged or stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from idp.audit import Auditor, RequestInfo
+from idp.directory import MAX_PASSWORD, Directory, valid_username
+from idp.errors import AuthenticationFailed, TooManyAttempts, UnavailableError
+from idp.login.sessions import IdpSession, SessionManager
+from idp.login.throttle import Throttle
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    username: str
+    password: str
+    request: RequestInfo
+    device_token: str | None = None
+    previous_session_id: str | None = None
+
+    def __repr__(self) -> str:  # never show the password, even in a traceback
+        return f"LoginAttempt(username={self.username!r}, request={self.request!r})"
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    session: IdpSession
+    device_token: str
+
+
+class LoginService:
+    """Authenticate people against the directory, with throttling and audit."""
+
+    def __init__(self, directory: Directory, sessions: SessionManager, throttle: Throttle,
+                 auditor: Auditor) -> None:
+        self.directory = directory
+        self.sessions = sessions
+        self.throttle = throttle
+        self.auditor = auditor
+
+    def login(self, attempt: LoginAttempt) -> LoginOutcome:
+        """Sign a person in, or raise AuthenticationFailed / TooManyAttempts / Unavailable."""
+        username, ip = attempt.username, attempt.request.source_ip
+        shown_user = username if valid_username(username) else username[:64].encode(
+            "unicode_escape").decode()
+        if not valid_username(username) or not attempt.password \
+                or len(attempt.password) > MAX_PASSWORD:
+            # refused before any directory work: an empty password would be an anonymous
+            # LDAP bind (RFC 4513 §5.1.2); over-long or control characters are never valid
+            self._audit_failure(shown_user, attempt, "InvalidInput")
+            raise AuthenticationFailed(debug="input refused before bind")
+        device = self.throttle.verify_device(attempt.device_token, username)
+        try:
+            self.throttle.check(username, ip, device)
+        except TooManyAttempts as exc:
+            self._audit_failure(shown_user, attempt, "TooManyAttempts", exc.debug)
+            raise
+        try:
+            identity = self.directory.authenticate(username, attempt.password)
+        except AuthenticationFailed:
+            locked = self.throttle.record_failure(username, ip, device)
+            self._audit_failure(shown_user, attempt, "FailedAuthentication")
+            if locked:
+                self.auditor.emit("LoginLockout", attempt.request, user=shown_user,
+                                  event_type="AwsConsoleSignIn",
+                                  additional={"trustedDevice": device is not None})
+            raise
+        except UnavailableError as exc:
+            self._audit_failure(shown_user, attempt, exc.code, exc.debug)
+            raise
+        sess = self.sessions.create(identity, previous_id=attempt.previous_session_id)
+        token = (attempt.device_token if device is not None and attempt.device_token
+                 else self.throttle.issue_device(identity.username))
+        self.auditor.emit("Login", attempt.request, user=identity.username,
+                          event_type="AwsConsoleSignIn",
+                          additional={"groups": list(identity.groups), "amr": sess.amr,
+                                      "trustedDevice": device is not None})
+        return LoginOutcome(sess, token)
+
+    def logout(self, sess: IdpSession, request: RequestInfo) -> None:
+        self.sessions.destroy(sess.id)
+        self.auditor.emit("Logout", request, user=sess.username, event_type="AwsConsoleSignIn")
+
+    def _audit_failure(self, user: str, attempt: LoginAttempt, code: str,
+                       debug: str = "") -> None:
+        self.auditor.emit("Login", attempt.request, user=user, event_type="AwsConsoleSignIn",
+                          error_code=code, error_message="Failed authentication",
+                          additional={"reason": debug} if debug else None)

@@ -1,0 +1,1 @@
+"""The Flask layer: blueprints that translate HTTP to the protocol cores and back."""

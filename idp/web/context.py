@@ -1,0 +1,77 @@
+"""Per-request helpers shared by the blueprints."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode, urlsplit
+
+from flask import current_app, g, redirect, request, url_for
+from werkzeug.wrappers import Response
+
+from idp.audit import RequestInfo
+from idp.login.csrf import CSRF_COOKIE, csrf_token
+
+if TYPE_CHECKING:
+    from idp.app import Components
+    from idp.login.sessions import IdpSession
+
+
+def components() -> Components:
+    comps: Components = current_app.extensions["idp"]
+    return comps
+
+
+def request_info() -> RequestInfo:
+    """Source IP, user agent and a request ID (reused for the whole request)."""
+    info: RequestInfo | None = g.get("idp_request_info")
+    if info is None:
+        info = RequestInfo(
+            source_ip=request.remote_addr or "",
+            user_agent=request.headers.get("User-Agent", ""),
+            request_id=str(uuid.uuid4()),
+        )
+        g.idp_request_info = info
+    return info
+
+
+def current_session() -> IdpSession | None:
+    """The signed-in person's IdP session, or ``None`` (looked up once per request)."""
+    if "idp_session" not in g:
+        comps = components()
+        sid = request.cookies.get(comps.config.session.cookie_name)
+        g.idp_session = comps.sessions.get(sid) if sid else None
+    sess: IdpSession | None = g.idp_session
+    return sess
+
+
+def safe_next(target: str | None, default: str = "/account") -> str:
+    """A local path to go to after login, or ``default``: never another origin.
+
+    Refuses absolute URLs, scheme-relative ``//host``, ``/\\host`` (browsers read ``\\`` as
+    ``/``), ``https:evil`` and control characters (OWASP Unvalidated Redirects Cheat Sheet).
+    """
+    if not target or len(target) > 2048:
+        return default
+    if not target.startswith("/") or target.startswith(("//", "/\\")) or "\\" in target:
+        return default
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
+
+
+def login_redirect(next_path: str, *, reauth: bool = False) -> Response:
+    """Send the browser to the login page, to come back to ``next_path`` afterwards."""
+    args = {"next": safe_next(next_path)}
+    if reauth:
+        args["reauth"] = "1"
+    return redirect(url_for("login.login") + "?" + urlencode(args))
+
+
+def form_csrf_token() -> str:
+    """The CSRF token for forms of this page (the cookie is set by ``security``)."""
+    binding = g.get("idp_csrf_binding") or request.cookies.get(CSRF_COOKIE) or ""
+    return csrf_token(components().secret, binding)

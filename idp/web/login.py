@@ -1,0 +1,94 @@
+"""Browser login: ``/login``, ``/logout``, ``/account``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request
+from werkzeug.wrappers import Response
+
+from idp.errors import AuthenticationFailed, TooManyAttempts, UnavailableError
+from idp.login.service import LoginAttempt
+from idp.web import security
+from idp.web.context import (
+    components,
+    current_session,
+    form_csrf_token,
+    login_redirect,
+    request_info,
+    safe_next,
+)
+
+bp = Blueprint("login", __name__)
+
+
+def _form(status: int = 200, *, error: str | None = None, username: str = "") -> Response:
+    next_path = safe_next(request.values.get("next"))
+    html = render_template("login.html", error=error, username=username[:256],
+                           next=next_path, reauth=request.values.get("reauth") == "1",
+                           csrf_token=form_csrf_token())
+    resp = Response(html, status=status, mimetype="text/html")
+    return resp
+
+
+@bp.get("/")
+def index() -> Response:
+    return redirect("/account" if current_session() else "/login")  # type: ignore[return-value]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response:
+    """The login form (fields ``username``, ``password``, ``csrf_token``; ``?next=``)."""
+    if request.method == "GET":
+        if current_session() and request.args.get("reauth") != "1":
+            return redirect(safe_next(request.args.get("next")))  # type: ignore[return-value]
+        return _form()
+    username = request.form.get("username", "")
+    if not security.csrf_ok():
+        return _form(400, error="Your session expired. Please try again.", username=username)
+    sess = current_session()
+    attempt = LoginAttempt(
+        username=username, password=request.form.get("password", ""), request=request_info(),
+        device_token=request.cookies.get(security.DEVICE_COOKIE),
+        previous_session_id=sess.id if sess else None,
+    )
+    try:
+        outcome = components().login.login(attempt)
+    except AuthenticationFailed:
+        return _form(401, error="Invalid username or password.", username=username)
+    except TooManyAttempts as exc:
+        resp = _form(429, error="Too many failed attempts. Try again later.", username=username)
+        resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
+    except UnavailableError:
+        return _form(503, error="The service is temporarily unavailable. Try again shortly.",
+                     username=username)
+    resp = redirect(safe_next(request.form.get("next")), code=303)
+    security.set_session_cookie(resp, outcome.session)
+    security.set_device_cookie(resp, outcome.device_token)
+    return resp  # type: ignore[return-value]
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    """End the IdP session (CSRF-protected POST)."""
+    if not security.csrf_ok():
+        return Response(render_template("error.html", status=400, title="Request refused",
+                                        message="missing or invalid CSRF token"), status=400)
+    sess = current_session()
+    if sess is not None:
+        components().login.logout(sess, request_info())
+    resp = redirect("/login", code=303)
+    security.clear_session_cookie(resp)
+    return resp  # type: ignore[return-value]
+
+
+@bp.get("/account")
+def account() -> Response:
+    """Who am I: the signed-in person, their groups and the roles they may take."""
+    sess = current_session()
+    if sess is None:
+        return login_redirect("/account")
+    roles_for = components().extras.get("roles_for")
+    roles = roles_for(sess) if callable(roles_for) else []
+    html = render_template("account.html", sess=sess, roles=roles,
+                           csrf_token=form_csrf_token())
+    return Response(html, mimetype="text/html")
