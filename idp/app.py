@@ -7,6 +7,7 @@ sink) once per process; :func:`create_app` registers the blueprints of ``idp.web
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,9 +17,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from idp.audit import Auditor, open_sink
 from idp.config import Config
 from idp.directory import Directory, open_directory
+from idp.iam import IamModel
 from idp.keys import KeyRing, init_keys
 from idp.login.service import LoginService
-from idp.login.sessions import SessionManager
+from idp.login.sessions import IdpSession, SessionManager
 from idp.login.throttle import Throttle
 from idp.store import Store, open_store
 
@@ -52,15 +54,25 @@ def build_components(config: Config, *, demo: bool = False, auditor: Auditor | N
     if config.keys.generate:
         init_keys(config.keys.dir, common_name=config.issuer.split("://", 1)[1][:64])
     keys = KeyRing.load(config.keys.dir)
-    store = store or open_store(config.store.url)
+    store = store or open_store(config.store.url, socket_timeout=config.store.socket_timeout)
     directory = directory or open_directory(config.directory)
     auditor = auditor or Auditor(open_sink(config.audit.sink, config.audit.path))
     secret = config.secret_key.encode()
     sessions = SessionManager(store, config.session)
     throttle = Throttle(store, config.login, secret)
     login = LoginService(directory, sessions, throttle, auditor)
+    iam = IamModel.from_config(config.iam, config.issuer, demo=demo)
     return Components(config, store, directory, keys, auditor, sessions, throttle, login,
-                      secret, demo)
+                      secret, demo, extras={"iam": iam, "roles_for": _roles_for(iam)})
+
+
+def _roles_for(iam: IamModel) -> Callable[[IdpSession], list[str]]:
+    """The role ARNs a signed-in person may take (for ``/account``)."""
+
+    def roles(sess: IdpSession) -> list[str]:
+        return sorted({g.role_arn for g in iam.roles_for(sess.groups, sess.attributes, None)})
+
+    return roles
 
 
 def create_app(config: Config, components: Components | None = None, *,

@@ -11,7 +11,9 @@ from typing import Any
 import click
 
 from idp.config import Config, load_config
+from idp.directory.cli import users
 from idp.errors import ConfigError, IdpError
+from idp.iam.cli import policy
 from idp.keys import init_keys, list_keys, rotate_keys
 
 
@@ -156,13 +158,8 @@ def _print_keys(directory: Path) -> None:
         click.echo(f"{e['state']:8} {e['alg']}  {e['kid']}  {e['created']}")
 
 
-def _attach_optional_groups() -> None:
-    from idp.directory.cli import users
-
-    main.add_command(users)
-
-
-_attach_optional_groups()
+main.add_command(users)
+main.add_command(policy)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -135,22 +135,185 @@ class WebConfig(Section):
     max_form_bytes: int = Field(256 * 1024, ge=1024, le=16 * 1024 * 1024)
 
 
+_IAM_NAME = r"^[\w+=,.@-]{1,128}$"
+_IAM_PATH = r"^/(?:[\x21-\x7e]*/)?$"
+_ACCOUNT = r"^\d{12}$"
+
+
+class IamAccountConfig(Section):
+    id: str = Field(..., pattern=_ACCOUNT)
+    alias: str | None = None
+    scps: list[str] = Field([], description="names of `iam.scps` attached to this account")
+
+
+class IamPolicyConfig(Section):
+    """A customer managed policy (or an SCP): a name and a JSON policy document."""
+
+    name: str = Field(..., pattern=_IAM_NAME)
+    path: str = Field("/", pattern=_IAM_PATH)
+    account: str | None = Field(None, pattern=_ACCOUNT, description="default: first account")
+    description: str = ""
+    document: dict[str, Any]
+
+
+class IamRoleConfig(Section):
+    name: str = Field(..., pattern=r"^[\w+=,.@-]{1,64}$")
+    path: str = Field("/", pattern=_IAM_PATH)
+    account: str | None = Field(None, pattern=_ACCOUNT, description="default: first account")
+    description: str = ""
+    trust_policy: dict[str, Any] | None = Field(
+        None, description="default: trust the account's SAML and OIDC providers")
+    inline_policies: dict[str, dict[str, Any]] = {}
+    managed_policies: list[str] = Field([], description="names or ARNs of `iam.policies`")
+    permissions_boundary: str | None = Field(None, description="name or ARN of a policy")
+    max_session_duration: int = Field(3600, ge=3600, le=43200)
+    tags: dict[str, str] = {}
+
+
+class IamSamlProviderConfig(Section):
+    name: str = Field(..., pattern=r"^[\w.+=,@-]{1,128}$")
+    account: str | None = Field(None, pattern=_ACCOUNT)
+    metadata_file: Path | None = None
+    metadata_xml: str | None = None
+
+
+class IamOidcProviderConfig(Section):
+    url: str = Field(..., pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+    account: str | None = Field(None, pattern=_ACCOUNT)
+    client_ids: list[str] = []
+    jwks_url: str | None = None
+    jwks_file: Path | None = None
+    thumbprints: list[str] = []
+
+
+class IamMappingRuleConfig(Section):
+    """Directory groups/attributes -> a role, for some (or all) service providers and clients."""
+
+    role: str = Field(..., description="role name or ARN")
+    groups: list[str] = Field([], description="any of these groups")
+    attributes: dict[str, str | list[str]] = Field({}, description="all of these must match")
+    everyone: bool = False
+    service_providers: list[str] = Field([], description="SP entity IDs / client IDs; [] = all")
+    principal_tags: dict[str, str] = Field({}, description="values may use ${attribute}")
+    transitive_tag_keys: list[str] = []
+    saml_provider: str | None = None
+    oidc_provider: str | None = None
+
+    @model_validator(mode="after")
+    def _who(self) -> IamMappingRuleConfig:
+        if not (self.groups or self.attributes or self.everyone):
+            raise ValueError("a mapping rule needs `groups`, `attributes` or `everyone: true`")
+        return self
+
+
 class IamConfig(Section):
     """IAM model (accounts, roles, policies, providers, mapping): see ``idp/iam``."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    accounts: list[IamAccountConfig] = []
+    policies: list[IamPolicyConfig] = []
+    roles: list[IamRoleConfig] = []
+    scps: list[IamPolicyConfig] = []
+    saml_providers: list[IamSamlProviderConfig] = []
+    oidc_providers: list[IamOidcProviderConfig] = []
+    mapping: list[IamMappingRuleConfig] = []
+
+    @property
+    def empty(self) -> bool:
+        return not (self.accounts or self.policies or self.roles or self.scps
+                    or self.saml_providers or self.oidc_providers or self.mapping)
+
+
+class SamlSpOptions(Section):
+    """What the IdP does for one service provider beyond its metadata."""
+
+    idp_initiated: bool = Field(False, description="allow /saml/idp-initiated to this SP")
+    aws_attributes: bool = Field(False, description="send the AWS Role/RoleSessionName/… set")
+    attribute_map: dict[str, str] = Field(
+        {}, description="SAML attribute name -> directory attribute (username, email, name, "
+                        "groups, subject); replaces the default map")
+    name_id_format: str | None = Field(None, description="default when the request names none")
+    encrypt_assertions: bool | None = Field(
+        None, description="default: when the metadata has a use=\"encryption\" key")
 
 
 class SamlConfig(Section):
     """SAML 2.0 IdP settings: see ``idp/saml``."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    assertion_lifetime: int = Field(300, ge=30, le=3600, description="Conditions window (s)")
+    clock_skew: int = Field(60, ge=0, le=600, description="NotBefore back-dating (s)")
+    request_max_age: int = Field(600, ge=30, le=3600, description="AuthnRequest IssueInstant")
+    pending_ttl: int = Field(900, ge=60, le=3600, description="a request waiting for login")
+    want_authn_requests_signed: bool = False
+    sign_metadata: bool = False
+    relay_state_max: int = Field(80, ge=80, le=4096, description="SAML Bindings §3.4.3: 80")
+    max_message_bytes: int = Field(64 * 1024, ge=4096, le=1024 * 1024,
+                                   description="decoded (inflated) message size limit")
+    aws_session_duration: int = Field(3600, ge=900, le=43200)
+    service_providers: dict[str, SamlSpOptions] = Field({}, description="by entity ID")
+
+
+OidcGrantType = Literal["authorization_code", "refresh_token", "client_credentials",
+                        "urn:ietf:params:oauth:grant-type:device_code"]
+
+
+class OidcClientConfig(Section):
+    """One OAuth 2.0 / OIDC client (OIDC Dynamic Client Registration §2 metadata names)."""
+
+    client_id: str = Field(..., pattern=r"^[\w.:@~-]{1,128}$")
+    client_name: str = ""
+    client_secret: str | None = Field(
+        None, description="plain, `sha256:<hex>` or an argon2 hash; `${ENV}` references work")
+    token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post",
+                                        "private_key_jwt", "none"] = "client_secret_basic"
+    jwks: dict[str, Any] | None = Field(None, description="public keys for private_key_jwt")
+    redirect_uris: list[str] = []
+    post_logout_redirect_uris: list[str] = []
+    grant_types: list[OidcGrantType] = ["authorization_code", "refresh_token"]
+    scopes: list[str] = ["openid", "profile", "email", "groups", "roles", "offline_access"]
+    native: bool = Field(False, description="loopback redirects on any port (RFC 8252 §7.3)")
+    subject_type: Literal["public", "pairwise"] = "public"
+    require_consent: bool = True
+    access_token_alg: Literal["RS256", "ES256"] | None = None
+
+    @model_validator(mode="after")
+    def _auth(self) -> OidcClientConfig:
+        method = self.token_endpoint_auth_method
+        if method in ("client_secret_basic", "client_secret_post") and not self.client_secret:
+            raise ValueError(f"`{method}` needs a `client_secret`")
+        if method == "private_key_jwt" and not self.jwks:
+            raise ValueError("`private_key_jwt` needs `jwks`")
+        if method == "none" and ("client_credentials" in self.grant_types):
+            raise ValueError("a public client cannot use `client_credentials`")
+        for uri in [*self.redirect_uris, *self.post_logout_redirect_uris]:
+            if not re.match(r"^[a-zA-Z][\w+.-]*://[^\s#]+$", uri):
+                raise ValueError(f"`{uri}` is not an absolute URI without fragment")
+        return self
 
 
 class OidcConfig(Section):
-    """OpenID Connect provider settings: see ``idp/oidc``."""
+    """OpenID Connect provider settings: see ``idp/oidc``.  Lifetimes in seconds."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    clients: list[OidcClientConfig] = []
+    code_ttl: int = Field(60, ge=5, le=600)
+    access_token_ttl: int = Field(900, ge=30, le=86400)
+    id_token_ttl: int = Field(900, ge=30, le=86400)
+    refresh_token_ttl: int = Field(14 * 86400, ge=60, le=365 * 86400)
+    refresh_family_ttl: int = Field(30 * 86400, ge=60, le=365 * 86400)
+    device_code_ttl: int = Field(600, ge=60, le=3600)
+    device_poll_interval: int = Field(5, ge=1, le=60)
+    consent_ttl: int = Field(90 * 86400, ge=60, le=3 * 365 * 86400)
+    id_token_alg: Literal["RS256", "ES256"] = "RS256"
+    access_token_alg: Literal["RS256", "ES256"] = "RS256"
+    access_token_audience: str | None = Field(None, description="default: the issuer")
+    pairwise_salt: str | None = Field(None, description="default: derived from secret_key")
+
+    @model_validator(mode="after")
+    def _unique(self) -> OidcConfig:
+        ids = [c.client_id for c in self.clients]
+        dups = sorted({i for i in ids if ids.count(i) > 1})
+        if dups:
+            raise ValueError(f"duplicate client_id `{dups[0]}`")
+        return self
 
 
 class StsConfig(Section):

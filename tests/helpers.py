@@ -54,10 +54,11 @@ class CountingDirectory:
         self.inner.close()
 
 
-def make_app(cfg: Config, **backends: Any) -> tuple[Flask, Components, MemorySink]:
+def make_app(cfg: Config, *, demo: bool = False,
+             **backends: Any) -> tuple[Flask, Components, MemorySink]:
     sink = MemorySink()
-    comps = build_components(cfg, auditor=Auditor(sink), **backends)
-    return create_app(cfg, comps), comps, sink
+    comps = build_components(cfg, demo=demo, auditor=Auditor(sink), **backends)
+    return create_app(cfg, comps, demo=demo), comps, sink
 
 
 def csrf(client: FlaskClient, path: str = "/login") -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -273,3 +274,18 @@ def test_over_large_form_body_gets_413_page_not_500(client: FlaskClient) -> None
 def test_unknown_path_is_a_404_page(client: FlaskClient) -> None:
     r = client.get("/no/such/page")
     assert r.status_code == 404 and "Error 404" in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("user", "roles"), [
+    pytest.param("alice", {"Admin", "Developer", "ReadOnly"}, id="admins-and-engineering"),
+    pytest.param("carol", {"ReadOnly"}, id="no-group-gets-readonly-only"),
+])
+def test_account_page_lists_mapped_roles(tmp_path: Path, demo_keys_dir: Path, user: str,
+                                         roles: set[str]) -> None:
+    app, comps, _ = make_app(config(tmp_path, demo_keys_dir), demo=True)
+    c = app.test_client()
+    login(c, user, f"{user}-password")
+    page = c.get("/account").get_data(as_text=True)
+    shown = set(re.findall(r"arn:aws:iam::111122223333:role/(\w+)", page))
+    assert shown == roles
+    comps.close()

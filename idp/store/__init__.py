@@ -105,8 +105,12 @@ def take_json(store: Store, k: str) -> Any:
     return None if raw is None else json.loads(raw)
 
 
-def open_store(url: str) -> Store:
-    """Open the backend a URL names: ``memory://`` or a Redis URL."""
+def open_store(url: str, *, socket_timeout: float | None = None) -> Store:
+    """Open the backend a URL names: ``memory://`` or a Redis URL.
+
+    ``socket_timeout`` (``store.socket_timeout`` in the config) bounds Redis connects and reads
+    unless the URL's own ``?socket_timeout=`` says otherwise; the memory store ignores it.
+    """
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme == "memory":
         from idp.store.memory import MemoryStore
@@ -116,5 +120,5 @@ def open_store(url: str) -> Store:
                   "rediss+cluster", "unix"}:
         from idp.store.redis import RedisStore
 
-        return RedisStore.from_url(url)
+        return RedisStore.from_url(url, socket_timeout=socket_timeout)
     raise ConfigError([f"store.url: unsupported scheme `{scheme or url}`"])

@@ -1,0 +1,229 @@
+"""The IAM model: accounts, roles, managed policies, SCPs, identity providers, role mapping.
+
+Built from :class:`idp.config.IamConfig` (``IamModel.from_config``) or the demo fixtures
+(:func:`demo_model`, DESIGN.md "The demo").  Shapes follow the IAM API Reference data types
+``Role`` (``RoleId``, ``Path``, ``MaxSessionDuration`` 3600–43200, ``PermissionsBoundary``,
+``Tags``), ``Policy``, ``SAMLProviderListEntry`` and ``OpenIDConnectProviderListEntry``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from idp.config import IamConfig
+from idp.errors import ConfigError
+from idp.iam.errors import NoSuchEntity
+from idp.iam.evaluate import PolicySet
+from idp.iam.mapping import MappingRule, ProviderKind, RoleGrant, grants_for
+from idp.iam.policy import Policy, parse_policy
+
+MODEL_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+SAML_AUDIENCES = ["https://signin.aws.amazon.com/saml", "urn:amazon:webservices"]
+
+
+def entity_id(prefix: str, arn: str) -> str:
+    """A stable IAM-style unique ID (``AROA…``) derived from the ARN."""
+    digest = base64.b32encode(hashlib.sha256(arn.encode()).digest()).decode()
+    return prefix + digest[:17]
+
+
+@dataclass(frozen=True)
+class ManagedPolicy:
+    arn: str
+    name: str
+    path: str
+    policy: Policy
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SamlProvider:
+    arn: str
+    name: str
+    account: str
+    metadata_file: Path | None = None
+    metadata_xml: str | None = None
+
+
+@dataclass(frozen=True)
+class OidcProvider:
+    arn: str
+    url: str
+    account: str
+    client_ids: tuple[str, ...] = ()
+    jwks_url: str | None = None
+    jwks_file: Path | None = None
+    thumbprints: tuple[str, ...] = ()
+
+    @property
+    def condition_prefix(self) -> str:
+        """``host[:port][/path]``: the prefix of its ``:aud``/``:sub`` condition keys."""
+        return self.arn.split(":oidc-provider/", 1)[1]
+
+
+@dataclass(frozen=True)
+class Role:
+    arn: str
+    name: str
+    path: str
+    account: str
+    role_id: str
+    trust_policy: Policy
+    inline_policies: tuple[Policy, ...] = ()
+    managed_policies: tuple[ManagedPolicy, ...] = ()
+    permissions_boundary: ManagedPolicy | None = None
+    max_session_duration: int = 3600
+    tags: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""
+    create_date: datetime = MODEL_EPOCH
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    alias: str | None = None
+    scps: tuple[Policy, ...] = ()
+
+
+def trust_policy_for(saml: Sequence[SamlProvider], oidc: Sequence[OidcProvider]) -> dict[str, Any]:
+    """The default trust policy: every SAML and OIDC provider of the account, with audiences."""
+    statements: list[dict[str, Any]] = []
+    for p in saml:
+        statements.append({
+            "Effect": "Allow", "Principal": {"Federated": p.arn},
+            "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession", "sts:SetSourceIdentity"],
+            "Condition": {"StringEquals": {"SAML:aud": SAML_AUDIENCES}},
+        })
+    for o in oidc:
+        statements.append({
+            "Effect": "Allow", "Principal": {"Federated": o.arn},
+            "Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"],
+            "Condition": {"StringEquals": {f"{o.condition_prefix}:aud": list(o.client_ids)}},
+        })
+    if not statements:  # nobody may assume the role
+        statements.append({"Effect": "Deny", "Principal": {"AWS": "*"},
+                           "Action": "sts:AssumeRole"})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+class IamModel:
+    """The runtime IAM model (immutable once built)."""
+
+    def __init__(self, accounts: Iterable[Account] = (), roles: Iterable[Role] = (),
+                 policies: Iterable[ManagedPolicy] = (), saml: Iterable[SamlProvider] = (),
+                 oidc: Iterable[OidcProvider] = (), mapping: Iterable[MappingRule] = ()) -> None:
+        self.accounts = {a.id: a for a in accounts}
+        self.roles = {r.arn: r for r in roles}
+        self.policies = {p.arn: p for p in policies}
+        self.saml_providers = {p.arn: p for p in saml}
+        self.oidc_providers = {p.arn: p for p in oidc}
+        self.mapping = tuple(mapping)
+        self._sets: dict[str, PolicySet] = {}
+
+    # -- look-ups ---------------------------------------------------------------------------
+    def role(self, name_or_arn: str) -> Role:
+        """A role by ARN, or by name (IAM role names are case-insensitive); ``NoSuchEntity``."""
+        if name_or_arn in self.roles:
+            return self.roles[name_or_arn]
+        for r in self.roles.values():
+            if r.name.lower() == name_or_arn.lower():
+                return r
+        raise NoSuchEntity(f"The role with name {name_or_arn} cannot be found.")
+
+    def sorted_roles(self, path_prefix: str = "/") -> list[Role]:
+        return sorted((r for r in self.roles.values() if r.path.startswith(path_prefix)),
+                      key=lambda r: (r.account, r.name.lower()))
+
+    def policy_set(self, role_arn: str, session_policies: Sequence[Any] = ()) -> PolicySet:
+        """The compiled policies governing a session of the role (cached without session
+        policies): identity (inline + managed), boundary, account SCPs, plus ``session``."""
+        if not session_policies and role_arn in self._sets:
+            return self._sets[role_arn]
+        role = self.role(role_arn)
+        acct = self.accounts.get(role.account)
+        ps = PolicySet.build(
+            identity=[*role.inline_policies, *(m.policy for m in role.managed_policies)],
+            boundaries=[role.permissions_boundary.policy] if role.permissions_boundary else [],
+            session=list(session_policies),
+            scps=list(acct.scps) if acct and acct.scps else [],
+        )
+        if not session_policies:
+            self._sets[role_arn] = ps
+        return ps
+
+    def trust_set(self, role_arn: str) -> PolicySet:
+        """The role's trust policy as the resource policy of an ``sts:AssumeRole*`` request."""
+        key = f"trust:{role_arn}"
+        if key not in self._sets:
+            self._sets[key] = PolicySet(resource=self.role(role_arn).trust_policy)
+        return self._sets[key]
+
+    def roles_for(self, identity_groups: Iterable[str], attributes: Mapping[str, str],
+                  sp_or_client: str | None, kind: ProviderKind | None = None) -> list[RoleGrant]:
+        """The roles the mapping grants (see :func:`idp.iam.mapping.grants_for`)."""
+        providers: dict[str, tuple[str | None, str | None]] = {}
+        for r in self.roles.values():
+            saml = next((p.arn for p in self.saml_providers.values()
+                         if p.account == r.account), None)
+            oidc = next((p.arn for p in self.oidc_providers.values()
+                         if p.account == r.account), None)
+            providers[r.arn] = (saml, oidc)
+        durations = {r.arn: r.max_session_duration for r in self.roles.values()}
+        return grants_for(self.mapping, identity_groups, attributes, sp_or_client, providers,
+                          durations, kind)
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, cfg: IamConfig, issuer: str, *, demo: bool = False) -> IamModel:
+        """Build the model; an empty config gives the demo fixtures only when ``demo``.
+        Every problem is reported at once (``ConfigError``)."""
+        if cfg.empty:
+            return demo_model(issuer) if demo else cls()
+        from idp.iam.config_build import build_from_config
+
+        return build_from_config(cls, cfg, ConfigError)
+
+
+def demo_model(issuer: str) -> IamModel:
+    """The demo fixtures of DESIGN.md: account 111122223333, Admin/Developer/ReadOnly roles
+    trusting the demo SAML provider and this IdP's OIDC provider."""
+    acct = "111122223333"
+    host = issuer.split("://", 1)[-1].rstrip("/")
+    saml = SamlProvider(f"arn:aws:iam::{acct}:saml-provider/demo-idp", "demo-idp", acct)
+    oidc = OidcProvider(f"arn:aws:iam::{acct}:oidc-provider/{host}", issuer.rstrip("/"), acct,
+                        ("demo-cli", "demo-web"), jwks_url=issuer.rstrip("/") + "/oauth2/jwks")
+    trust = parse_policy(trust_policy_for([saml], [oidc]), "trust", "trust")
+    docs: dict[str, tuple[int, dict[str, Any]]] = {
+        "Admin": (3600, {"Version": "2012-10-17", "Statement": [
+            {"Sid": "AdminAll", "Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+        "Developer": (14400, {"Version": "2012-10-17", "Statement": [
+            {"Sid": "S3", "Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+            {"Sid": "Ec2Read", "Effect": "Allow", "Action": "ec2:Describe*", "Resource": "*"},
+            {"Sid": "Logs", "Effect": "Allow", "Action": "logs:*", "Resource": "*"},
+            {"Sid": "NoIam", "Effect": "Deny", "Action": "iam:*", "Resource": "*"}]}),
+        "ReadOnly": (43200, {"Version": "2012-10-17", "Statement": [
+            {"Sid": "ReadOnly", "Effect": "Allow",
+             "Action": ["*:Get*", "*:List*", "*:Describe*", "s3:Head*"], "Resource": "*"}]}),
+    }
+    roles = []
+    for name, (duration, doc) in docs.items():
+        arn = f"arn:aws:iam::{acct}:role/{name}"
+        roles.append(Role(arn, name, "/", acct, entity_id("AROA", arn), trust,
+                          (parse_policy(doc, "identity", f"{name}Access"),),
+                          max_session_duration=duration, description=f"demo {name} role"))
+    tags = {"username": "${username}", "email": "${email}"}
+    mapping = [
+        MappingRule(f"arn:aws:iam::{acct}:role/Admin", groups=frozenset({"admins"}),
+                    principal_tags=tags, transitive_tag_keys=("username",)),
+        MappingRule(f"arn:aws:iam::{acct}:role/Developer", groups=frozenset({"engineering"}),
+                    principal_tags=tags, transitive_tag_keys=("username",)),
+        MappingRule(f"arn:aws:iam::{acct}:role/ReadOnly", everyone=True,
+                    principal_tags=tags, transitive_tag_keys=("username",)),
+    ]
+    return IamModel([Account(acct, "demo")], roles, (), [saml], [oidc], mapping)

@@ -1,0 +1,365 @@
+"""The Redis store: standalone, Sentinel or Cluster, on redis-py (DESIGN.md §Real components).
+
+URLs (DESIGN.md §Identifiers and keys in the store; redis-py ``from_url`` for query params):
+
+- ``redis://[[user]:password@]host[:port][/db]``, ``rediss://…`` (TLS; ``ssl_cert_reqs``,
+  ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``… as redis-py parses them), and
+  ``unix:///path/to/redis.sock[?db=N]``;
+- ``redis+sentinel://[[user]:password@]host1:port1,host2:port2/service_name[/db]`` (and
+  ``rediss+sentinel://``, TLS to the sentinels and the master).  The password is the
+  master's; ``?sentinel_password=`` (and ``sentinel_username``) authenticate to the sentinels;
+- ``redis+cluster://[[user]:password@]host:port[,host:port…]`` (and ``rediss+cluster://``),
+  the listed nodes being startup nodes.
+
+``?socket_timeout=`` (seconds, default 2) bounds the connect and every read;
+``?socket_connect_timeout=`` overrides the connect part.  Opening a store does no I/O: a
+server that is down shows up as :class:`~idp.errors.StoreUnavailable` on first use.  One-time
+values use ``GETDEL`` and ``SET NX EX``; :meth:`RedisStore.incr` is one Lua script (single key,
+so valid on Cluster) that sets the TTL only on a counter without one.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.cluster import ClusterNode, RedisCluster
+from redis.connection import parse_url
+from redis.exceptions import RedisClusterException, RedisError, ResponseError
+from redis.retry import Retry
+from redis.sentinel import Sentinel
+
+from idp.errors import ConfigError, StoreUnavailable
+from idp.store import check_ttl
+
+T = TypeVar("T")
+Client = redis.Redis | RedisCluster
+
+DEFAULT_TIMEOUT = 2.0
+SCHEMES = {
+    "redis", "rediss", "unix",
+    "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster",
+}
+# Query parameters passed through to redis-py (its URL_QUERY_ARGUMENT_PARSERS and SSL options).
+CONNECTION_PARAMS = {
+    "db", "socket_timeout", "socket_connect_timeout", "socket_keepalive", "max_connections",
+    "health_check_interval", "client_name", "username", "password", "protocol",
+    "ssl_cert_reqs", "ssl_ca_certs", "ssl_ca_path", "ssl_ca_data", "ssl_certfile",
+    "ssl_keyfile", "ssl_password", "ssl_check_hostname", "ssl_min_version",
+}
+SENTINEL_PARAMS = {"sentinel_password", "sentinel_username"}
+
+# INCR, then a TTL on a counter that has none: it was just created (a fixed window).
+INCR_LUA = """
+local n = redis.call('INCR', KEYS[1])
+if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+
+
+def _problem(message: str) -> ConfigError:
+    return ConfigError([f"store.url: {message}"])
+
+
+def _no_retry_on_timeout() -> Retry:
+    """Retry once, at once, on a dropped connection; never on a timeout (bounded waits)."""
+    return Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))
+
+
+def _split_hosts(hosts: str, default_port: int, safe_url: str) -> list[tuple[str, int]]:
+    """``h1:p1,h2:p2`` (``[v6]:port`` allowed) as (host, port) pairs."""
+    nodes: list[tuple[str, int]] = []
+    for item in hosts.split(","):
+        item = item.strip()
+        if item.startswith("["):
+            host, _, rest = item[1:].partition("]")
+            port_text = rest[1:] if rest.startswith(":") else rest
+        else:
+            host, _, port_text = item.rpartition(":") if ":" in item else (item, "", "")
+        if not host:
+            raise _problem(f"missing host in `{safe_url}`")
+        try:
+            port = int(port_text) if port_text else default_port
+        except ValueError:
+            raise _problem(f"bad port `{port_text}` in `{safe_url}`") from None
+        if not 0 < port < 65536:
+            raise _problem(f"port `{port}` out of range in `{safe_url}`")
+        nodes.append((unquote(host), port))
+    return nodes
+
+
+class _ParsedUrl:
+    """The parts of a store URL, with the secrets kept apart from what may be logged."""
+
+    def __init__(self, url: str, default_timeout: float = DEFAULT_TIMEOUT) -> None:
+        if not default_timeout > 0:
+            raise _problem(f"socket_timeout must be > 0, not `{default_timeout}`")
+        self.default_timeout = default_timeout
+        scheme, sep, rest = url.partition("://")
+        self.scheme = scheme.lower()
+        if not sep or self.scheme not in SCHEMES:
+            raise _problem(f"unsupported scheme `{scheme if sep else url}`")
+        self.base, _, self.mode = self.scheme.partition("+")
+        netloc, _, tail = rest.partition("/") if not rest.startswith("/") else ("", "", rest[1:])
+        path, _, self.query = tail.partition("?")
+        if "?" in netloc:  # redis://host?x=y, no path
+            netloc, _, self.query = netloc.partition("?")
+        self.path = path.split("#", 1)[0]
+        userinfo, at, self.hosts = netloc.rpartition("@")
+        user, _, password = userinfo.partition(":")
+        self.username = unquote(user) or None
+        self.password = unquote(password) or None
+        self.params = {k: v[0] for k, v in parse_qs(self.query, keep_blank_values=True).items()}
+        self.secrets = [s for s in (self.password, self.params.get("password"),
+                                    self.params.get("sentinel_password"),
+                                    self.params.get("ssl_password")) if s]
+        shown_user = quote(self.username or "") + (":***" if self.password else "")
+        safe_query = "&".join(
+            f"{k}={'***' if 'password' in k else v}" for k, v in self.params.items()
+        )
+        self.safe_url = (
+            f"{self.scheme}://{shown_user + '@' if at else ''}{self.hosts}"
+            f"{'/' + self.path if self.path else ''}{'?' + safe_query if safe_query else ''}"
+        )
+        allowed = CONNECTION_PARAMS | (SENTINEL_PARAMS if self.mode == "sentinel" else set())
+        unknown = sorted(set(self.params) - allowed)
+        if unknown:
+            raise _problem(f"unknown parameter `{unknown[0]}` in `{self.safe_url}`")
+        if self.base == "unix" and self.mode:
+            raise _problem(f"unsupported scheme `{scheme}`")
+
+    def timeouts(self) -> dict[str, float]:
+        """``socket_timeout`` (default 2 s) and ``socket_connect_timeout`` (default the same)."""
+        out: dict[str, float] = {}
+        for name, default in (("socket_timeout", self.default_timeout),
+                              ("socket_connect_timeout", None)):
+            text = self.params.get(name)
+            try:
+                value = float(text) if text is not None else (default or out["socket_timeout"])
+            except ValueError:
+                raise _problem(f"`{name}` must be a number of seconds, not `{text}`") from None
+            if not value > 0:
+                raise _problem(f"`{name}` must be > 0, not `{text}`")
+            out[name] = value
+        return out
+
+    def connection_kwargs(self) -> dict[str, Any]:
+        """Typed connection options from the query, parsed the way redis-py parses them."""
+        query = "&".join(f"{k}={quote(v)}" for k, v in self.params.items()
+                         if k not in SENTINEL_PARAMS)
+        try:
+            kwargs: dict[str, Any] = parse_url(f"redis://localhost/?{query}")  # type: ignore[no-untyped-call]
+        except ValueError as exc:
+            raise _problem(f"{exc} (`{self.safe_url}`)") from None
+        kwargs.pop("host", None)
+        kwargs.update(self.timeouts())
+        if self.username:
+            kwargs["username"] = self.username
+        if self.password:
+            kwargs["password"] = self.password
+        if self.base == "rediss":
+            kwargs["ssl"] = True
+        return kwargs
+
+
+class RedisStore:
+    """A :class:`idp.store.Store` on a Redis server, a Sentinel-managed master or a Cluster."""
+
+    def __init__(
+        self,
+        connect: Callable[[], Client],
+        *,
+        safe_url: str,
+        secrets: list[str] | None = None,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        self._connect = connect
+        self._client: Client | None = None
+        self._lock = threading.Lock()
+        self._on_close = on_close
+        self.safe_url = safe_url
+        self._secrets = [s for s in (secrets or []) if s]
+
+    @classmethod
+    def from_url(cls, url: str, *, socket_timeout: float | None = None) -> RedisStore:
+        """Open a store from a URL (see the module docstring); :class:`ConfigError` if bad.
+
+        ``socket_timeout`` is the default for a URL without ``?socket_timeout=`` (2 s if
+        ``None``).
+        """
+        parsed = _ParsedUrl(url, DEFAULT_TIMEOUT if socket_timeout is None else socket_timeout)
+        if parsed.mode == "sentinel":
+            return cls._sentinel(parsed)
+        if parsed.mode == "cluster":
+            return cls._cluster(parsed)
+        return cls._standalone(url, parsed)
+
+    @classmethod
+    def _standalone(cls, url: str, parsed: _ParsedUrl) -> RedisStore:
+        if "," in parsed.hosts:
+            raise _problem(f"several hosts need `redis+sentinel://` or `redis+cluster://`, "
+                           f"not `{parsed.safe_url}`")
+        if parsed.base == "unix" and not parsed.path:
+            raise _problem(f"missing socket path in `{parsed.safe_url}`")
+        if parsed.base != "unix":
+            try:
+                urlsplit(url).port  # noqa: B018  (validates the port)
+            except ValueError:
+                raise _problem(f"bad port in `{parsed.safe_url}`") from None
+            if parsed.path.strip("/") and not parsed.path.strip("/").isdigit():
+                raise _problem(f"database must be a number, not `/{parsed.path}`")
+        timeouts = parsed.timeouts()
+        try:
+            client = redis.Redis.from_url(url, retry=_no_retry_on_timeout(), **timeouts)
+        except ValueError as exc:
+            raise _problem(f"{exc} (`{parsed.safe_url}`)") from None
+        return cls(lambda: client, safe_url=parsed.safe_url, secrets=parsed.secrets)
+
+    @classmethod
+    def _sentinel(cls, parsed: _ParsedUrl) -> RedisStore:
+        nodes = _split_hosts(parsed.hosts, 26379, parsed.safe_url)
+        service, _, db_text = parsed.path.strip("/").partition("/")
+        if not service:
+            raise _problem(f"missing service name in `{parsed.safe_url}`")
+        kwargs = parsed.connection_kwargs()
+        if db_text:
+            if not db_text.isdigit():
+                raise _problem(f"database must be a number, not `{db_text}`")
+            kwargs["db"] = int(db_text)
+        sentinel_kwargs: dict[str, Any] = {
+            k: v for k, v in kwargs.items()
+            if k.startswith(("socket_", "ssl")) and k != "db"
+        }
+        for name in ("sentinel_password", "sentinel_username"):
+            if parsed.params.get(name):
+                sentinel_kwargs[name.removeprefix("sentinel_")] = parsed.params[name]
+        sentinel_kwargs["retry"] = _no_retry_on_timeout()
+        sentinel = Sentinel(nodes, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
+        client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+            service, retry=_no_retry_on_timeout(), **kwargs
+        )
+
+        def close_sentinels() -> None:
+            for s in sentinel.sentinels:
+                s.close()
+
+        return cls(lambda: client, safe_url=parsed.safe_url, secrets=parsed.secrets,
+                   on_close=close_sentinels)
+
+    @classmethod
+    def _cluster(cls, parsed: _ParsedUrl) -> RedisStore:
+        pairs = _split_hosts(parsed.hosts, 6379, parsed.safe_url)
+        nodes = [ClusterNode(h, p) for h, p in pairs]  # type: ignore[no-untyped-call]
+        if parsed.path.strip("/") not in {"", "0"}:
+            raise _problem(f"a cluster has only database 0, not `/{parsed.path}`")
+        kwargs = parsed.connection_kwargs()
+        if kwargs.pop("db", 0):
+            raise _problem("a cluster has only database 0")
+
+        def connect() -> Client:
+            # RedisCluster reads the slot map when built: done lazily, on first use.
+            return RedisCluster(startup_nodes=nodes, retry=Retry(NoBackoff(), 1), **kwargs)
+
+        return cls(connect, safe_url=parsed.safe_url, secrets=parsed.secrets)
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self.safe_url!r})"
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
+        return text
+
+    def _get_client(self) -> Client:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._connect()
+                client = self._client
+        return client
+
+    def _call(self, op: str, fn: Callable[[Client], T]) -> T:
+        """Run one command; every redis-py failure becomes :class:`StoreUnavailable`."""
+        try:
+            return fn(self._get_client())
+        except ResponseError as exc:
+            text = str(exc)
+            if text.startswith("WRONGTYPE") or "not an integer" in text:
+                raise ValueError(f"{op}: {self._scrub(text)}") from None
+            raise self._unavailable(op, exc) from exc
+        except (RedisError, RedisClusterException, OSError) as exc:
+            raise self._unavailable(op, exc) from exc
+
+    def _unavailable(self, op: str, exc: BaseException) -> StoreUnavailable:
+        detail = self._scrub(f"{type(exc).__name__}: {exc}")
+        return StoreUnavailable(debug=f"redis {op} on {self.safe_url}: {detail}")
+
+    # -- the Store protocol ------------------------------------------------------------------
+
+    def get(self, key: str) -> bytes | None:
+        """``GET``: the value, or ``None`` when missing or expired."""
+        return self._call("GET", lambda c: _opt_bytes(c.get(key)))
+
+    def set(self, key: str, value: bytes, ttl: int) -> None:
+        """``SET key value EX ttl``."""
+        check_ttl(ttl)
+        self._call("SET", lambda c: c.set(key, value, ex=ttl))
+
+    def add(self, key: str, value: bytes, ttl: int) -> bool:
+        """``SET key value NX EX ttl``: ``True`` if written."""
+        check_ttl(ttl)
+        return self._call("SET NX", lambda c: bool(c.set(key, value, ex=ttl, nx=True)))
+
+    def take(self, key: str) -> bytes | None:
+        """``GETDEL``: a one-time value is returned to one caller only."""
+        return self._call("GETDEL", lambda c: _opt_bytes(c.getdel(key)))
+
+    def delete(self, key: str) -> bool:
+        """``DEL``: ``True`` if the key existed."""
+        return self._call("DEL", lambda c: int(c.delete(key)) > 0)
+
+    def incr(self, key: str, ttl: int) -> int:
+        """``INCR`` and, on a new counter, ``EXPIRE`` in one script (a fixed window)."""
+        check_ttl(ttl)
+        return self._call("INCR", lambda c: int(c.eval(INCR_LUA, 1, key, ttl)))
+
+    def expire(self, key: str, ttl: int) -> bool:
+        """``EXPIRE``: ``False`` if the key does not exist."""
+        check_ttl(ttl)
+        return self._call("EXPIRE", lambda c: bool(c.expire(key, ttl)))
+
+    def ttl(self, key: str) -> int | None:
+        """``TTL`` in seconds; ``None`` when missing (``-1``, no TTL, is never written here)."""
+        left = self._call("TTL", lambda c: int(c.ttl(key)))
+        return None if left == -2 else left
+
+    def ping(self) -> None:
+        """``PING``; :class:`StoreUnavailable` unless the server answers."""
+        self._call("PING", lambda c: c.ping())
+
+    def close(self) -> None:
+        """Close the connection pool(s)."""
+        with self._lock:
+            client, self._client = self._client, None
+        try:
+            if client is not None:
+                client.close()
+            if self._on_close is not None:
+                self._on_close()
+        except (RedisError, RedisClusterException, OSError):
+            pass
+
+
+def _opt_bytes(value: object) -> bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value
+    raise TypeError(f"unexpected reply type `{type(value).__name__}`")
