@@ -1,0 +1,299 @@
+"""The file directory: users in an admin-owned YAML file, passwords as argon2id hashes.
+
+The file holds ``users:``, a list of mappings with ``username``, ``id`` (the stable subject),
+``password_hash`` (argon2id, RFC 9106), ``groups``, ``email``, ``name`` and ``disabled``.
+Usernames match case-insensitively, as LDAP's ``uid`` does (``caseIgnoreMatch``, RFC 4519
+§2.39); the identity carries the file's spelling.  The file is loaded at start and reloaded
+when it changes (one ``stat`` at most once a second).  The
+IdP only reads it; ``add_user``/``set_password``/``list_users`` serve the ``idp users`` CLI and
+write it atomically (temporary file, ``os.replace``, mode 0600).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from idp.config import FileDirectoryConfig
+from idp.directory import MAX_PASSWORD, Identity, valid_username
+from idp.errors import AuthenticationFailed, ConfigError, DirectoryUnavailable
+
+log = logging.getLogger(__name__)
+
+RELOAD_INTERVAL = 1.0
+"""Seconds between two ``stat`` calls that look for a changed users file."""
+
+HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+"""argon2id with OWASP's Password Storage Cheat Sheet parameters (m=19 MiB, t=2, p=1): the
+cost of a verify is paid by one core per login, so p>1 buys nothing on the server."""
+
+_USER_KEYS = {"username", "id", "password_hash", "groups", "email", "name", "disabled"}
+
+
+@dataclass(frozen=True)
+class FileUser:
+    """One entry of the users file."""
+
+    username: str
+    id: str
+    password_hash: str
+    groups: tuple[str, ...] = ()
+    email: str | None = None
+    name: str | None = None
+    disabled: bool = False
+
+    def identity(self) -> Identity:
+        attributes = {k: v for k, v in (("email", self.email), ("name", self.name)) if v}
+        return Identity(self.username, self.id, self.groups, attributes)
+
+    def to_yaml(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"username": self.username, "id": self.id,
+                               "password_hash": self.password_hash, "groups": list(self.groups)}
+        if self.email:
+            out["email"] = self.email
+        if self.name:
+            out["name"] = self.name
+        if self.disabled:
+            out["disabled"] = True
+        return out
+
+
+def _optional_str(raw: dict[str, Any], key: str, where: str, problems: list[str]) -> str | None:
+    value = raw.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    problems.append(f"{where}.{key}: must be a string")
+    return None
+
+
+def _parse_user(raw: Any, where: str, problems: list[str]) -> FileUser | None:
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: must be a mapping")
+        return None
+    before = len(problems)
+    for key in sorted(set(raw) - _USER_KEYS, key=str):
+        problems.append(f"{where}: unknown key `{key}`")
+    username = raw.get("username")
+    if not isinstance(username, str) or not valid_username(username):
+        problems.append(f"{where}.username: missing or invalid")
+    subject = raw.get("id")
+    if not isinstance(subject, str) or not subject.strip():
+        problems.append(f"{where}.id: missing (a stable subject, e.g. a UUID)")
+    pw_hash = raw.get("password_hash")
+    if not isinstance(pw_hash, str) or not pw_hash.startswith("$argon2id$"):
+        problems.append(f"{where}.password_hash: must be an argon2id hash (`$argon2id$…`)")
+    groups = raw.get("groups") or []
+    if not isinstance(groups, list) or not all(isinstance(g, str) and g for g in groups):
+        problems.append(f"{where}.groups: must be a list of group names")
+        groups = []
+    email = _optional_str(raw, "email", where, problems)
+    name = _optional_str(raw, "name", where, problems)
+    disabled = raw.get("disabled", False)
+    if not isinstance(disabled, bool):
+        problems.append(f"{where}.disabled: must be true or false")
+    if len(problems) > before:
+        return None
+    assert isinstance(username, str) and isinstance(subject, str) and isinstance(pw_hash, str)
+    return FileUser(username, subject, pw_hash, tuple(groups), email, name, bool(disabled))
+
+
+def parse_users(data: Any, source: str = "users file") -> list[FileUser]:
+    """Validate the users file's content; raise :class:`ConfigError` listing every problem."""
+    if data is None:
+        return []
+    if not isinstance(data, dict) or set(data) - {"users"}:
+        raise ConfigError([f"{source}: must be a mapping with one key, `users`"])
+    raw_users = data.get("users") or []
+    if not isinstance(raw_users, list):
+        raise ConfigError([f"{source}: `users` must be a list"])
+    problems: list[str] = []
+    users: list[FileUser] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(raw_users):
+        user = _parse_user(raw, f"{source}: users[{i}]", problems)
+        if user is None:
+            continue
+        if user.username.casefold() in seen:
+            problems.append(f"{source}: users[{i}]: duplicate username `{user.username}`")
+        seen.add(user.username.casefold())
+        users.append(user)
+    if problems:
+        raise ConfigError(problems)
+    return users
+
+
+def read_users(path: Path) -> list[FileUser]:
+    """The users of ``path``; a missing file has none."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read ({exc.strerror})"]) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: not valid YAML ({exc})"]) from exc
+    return parse_users(data, str(path))
+
+
+def write_users(path: Path, users: Sequence[FileUser]) -> None:
+    """Replace ``path`` atomically (temporary file in the same folder, ``os.replace``), 0600."""
+    text = yaml.safe_dump({"users": [u.to_yaml() for u in users]}, sort_keys=False,
+                          allow_unicode=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _check_password(password: str) -> None:
+    if not password:
+        raise ConfigError(["the password must not be empty"])
+    if len(password) > MAX_PASSWORD:
+        raise ConfigError([f"the password is longer than {MAX_PASSWORD} characters"])
+
+
+def add_user(path: Path, username: str, password: str, groups: Sequence[str] = (),
+             email: str | None = None, name: str | None = None) -> FileUser:
+    """Add a user with a fresh argon2id hash and a random UUID as subject."""
+    if not valid_username(username):
+        raise ConfigError([f"invalid username `{username}`"])
+    if any(not g or g != g.strip() for g in groups):
+        raise ConfigError(["group names must be non-empty, without surrounding spaces"])
+    _check_password(password)
+    users = read_users(path)
+    if any(u.username.casefold() == username.casefold() for u in users):
+        raise ConfigError([f"user `{username}` already exists"])
+    user = FileUser(username, str(uuid.uuid4()), HASHER.hash(password),
+                    tuple(dict.fromkeys(groups)), email or None, name or None)
+    write_users(path, [*users, user])
+    return user
+
+
+def set_password(path: Path, username: str, password: str) -> FileUser:
+    """Replace a user's password hash."""
+    _check_password(password)
+    users = read_users(path)
+    for i, user in enumerate(users):
+        if user.username.casefold() == username.casefold():
+            users[i] = FileUser(user.username, user.id, HASHER.hash(password),
+                                user.groups, user.email, user.name, user.disabled)
+            write_users(path, users)
+            return users[i]
+    raise ConfigError([f"no user `{username}` in {path}"])
+
+
+def list_users(path: Path) -> list[FileUser]:
+    """The users of the file, in file order."""
+    return read_users(path)
+
+
+class FileDirectory:
+    """A :class:`idp.directory.Directory` over a YAML users file."""
+
+    def __init__(self, path: Path, *, hasher: PasswordHasher | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._path = Path(path)
+        self._hasher = hasher or HASHER
+        self._clock = clock
+        self._lock = threading.Lock()
+        # Unknown and disabled users are checked against this hash: same cost, same answer.
+        self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+        self._users: dict[str, FileUser] = {}
+        self._stamp: tuple[int, int, int] | None = None
+        self._checked = float("-inf")
+        self._problems: list[str] = []
+        try:
+            self._reload(os.stat(self._path))
+        except OSError as exc:
+            raise ConfigError([f"{self._path}: cannot read ({exc.strerror})"]) from exc
+        if self._problems:
+            raise ConfigError(self._problems)
+
+    @classmethod
+    def from_config(cls, config: FileDirectoryConfig) -> FileDirectory:
+        return cls(config.path)
+
+    def _reload(self, st: os.stat_result) -> None:
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if stamp == self._stamp:
+            return
+        self._stamp = stamp
+        try:
+            users = read_users(self._path)
+        except ConfigError as exc:
+            self._problems = exc.problems
+            log.error("users file %s is invalid, refusing logins: %s", self._path, exc.description)
+            return
+        self._users = {u.username.casefold(): u for u in users}
+        self._problems = []
+        log.info("loaded %d users from %s", len(users), self._path)
+
+    def _current(self) -> dict[str, FileUser]:
+        """The users, reloaded first when the file changed; a broken file denies everything."""
+        with self._lock:
+            now = self._clock()
+            if now - self._checked >= RELOAD_INTERVAL:
+                self._checked = now
+                try:
+                    self._reload(os.stat(self._path))
+                except OSError as exc:
+                    self._stamp = None
+                    self._problems = [f"{self._path}: cannot read ({exc.strerror})"]
+            if self._problems:
+                raise DirectoryUnavailable(debug="; ".join(self._problems))
+            return self._users
+
+    def authenticate(self, username: str, password: str) -> Identity:
+        """Check an argon2id hash (RFC 9106); one error for every cause of failure."""
+        if not password or len(password) > MAX_PASSWORD or not valid_username(username):
+            raise AuthenticationFailed(debug="empty, over-long or malformed credentials")
+        user = self._current().get(username.casefold())
+        if user is None or user.disabled:
+            self._verify(self._dummy_hash, password)
+            raise AuthenticationFailed(debug=f"unknown or disabled user `{username}`")
+        if not self._verify(user.password_hash, password):
+            raise AuthenticationFailed(debug=f"wrong password for `{username}`")
+        if self._hasher.check_needs_rehash(user.password_hash):
+            log.info("the hash of `%s` uses old parameters: `idp users passwd` renews it", username)
+        return user.identity()
+
+    def _verify(self, pw_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(pw_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def lookup(self, username: str) -> Identity | None:
+        if not valid_username(username):
+            return None
+        user = self._current().get(username.casefold())
+        return None if user is None or user.disabled else user.identity()
+
+    def ping(self) -> None:
+        self._current()
+
+    def close(self) -> None:
+        pass
