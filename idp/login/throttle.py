@@ -89,7 +89,7 @@ class Throttle:
         return Device(user_hash, device_id)
 
     # -- counting ---------------------------------------------------------------------------
-    def _keys(self, username: str, ip: str, device: Device | None) -> tuple[str, str, int]:
+    def _counter(self, username: str, device: Device | None) -> tuple[str, str, int]:
         """The counter that applies to this attempt (device or account), and its limit."""
         if device is not None:
             return "dev", key("lock", f"dev:{_h(device.device_id)}"), \
@@ -99,7 +99,7 @@ class Throttle:
 
     def check(self, username: str, ip: str, device: Device | None) -> None:
         """Raise :class:`TooManyAttempts` when this attempt must wait."""
-        kind, k, limit = self._keys(username, ip, device)
+        kind, k, limit = self._counter(username, device)
         counters = [(kind, k, limit)]
         if device is None:
             counters.append(("ip", key("lock", f"ip:{ip}"), self.config.ip_failures_per_window))
@@ -111,7 +111,7 @@ class Throttle:
 
     def record_failure(self, username: str, ip: str, device: Device | None) -> bool:
         """Count a failure; ``True`` when it just reached a limit (a lockout begins)."""
-        kind, k, limit = self._keys(username, ip, device)
+        _, k, limit = self._counter(username, device)
         reached = self.store.incr(k, HOUR) == limit
         if device is None:
             n = self.store.incr(key("lock", f"ip:{ip}"), self.config.ip_window)

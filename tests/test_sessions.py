@@ -1,0 +1,87 @@
+"""IdP sessions: idle and absolute timeouts, renewal, hashed store keys (pinned clock)."""
+
+from __future__ import annotations
+
+import pytest
+
+from idp.config import SessionConfig
+from idp.directory import Identity
+from idp.login.sessions import TOUCH_EVERY, SessionManager
+from idp.store.memory import MemoryStore
+
+ALICE = Identity("alice", "sub-1", ("admins",), {"email": "alice@example.org"})
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def manager(clock: Clock) -> SessionManager:
+    store = MemoryStore(clock=clock)
+    return SessionManager(store, SessionConfig(idle_timeout=600, absolute_timeout=3600), clock)
+
+
+def test_session_ends_after_idle_timeout(manager: SessionManager, clock: Clock) -> None:
+    sess = manager.create(ALICE)
+    clock.now += 599
+    assert manager.get(sess.id) is not None
+    clock.now += 600 + 1
+    assert manager.get(sess.id) is None
+
+
+def test_use_renews_idle_timeout(manager: SessionManager, clock: Clock) -> None:
+    sess = manager.create(ALICE)
+    for _ in range(5):  # 5 × 500 s > idle timeout, but each use renews it
+        clock.now += 500
+        assert manager.get(sess.id) is not None
+
+
+def test_absolute_timeout_wins_over_renewal(manager: SessionManager, clock: Clock) -> None:
+    sess = manager.create(ALICE)
+    while clock.now < sess.expires_at - 300:
+        clock.now += 300
+        assert manager.get(sess.id) is not None
+    clock.now = sess.expires_at
+    assert manager.get(sess.id) is None
+
+
+def test_renewal_writes_at_most_every_touch_interval(manager: SessionManager,
+                                                     clock: Clock) -> None:
+    sess = manager.create(ALICE)
+    clock.now += TOUCH_EVERY - 1
+    assert manager.get(sess.id).last_seen == sess.last_seen  # type: ignore[union-attr]
+    clock.now += 1
+    assert manager.get(sess.id).last_seen == int(clock.now)  # type: ignore[union-attr]
+
+
+def test_store_key_is_a_hash_of_the_session_id(manager: SessionManager) -> None:
+    sess = manager.create(ALICE)
+    store = manager.store
+    assert isinstance(store, MemoryStore)
+    assert not any(sess.id in k for k in store._data)
+
+
+def test_new_login_ends_the_previous_session(manager: SessionManager) -> None:
+    first = manager.create(ALICE)
+    second = manager.create(ALICE, previous_id=first.id)
+    assert manager.get(first.id) is None and manager.get(second.id) is not None
+    assert len(second.id) >= 43  # 256 bits, base64url
+
+
+@pytest.mark.parametrize("sid", [
+    pytest.param("", id="empty-cookie"),
+    pytest.param("x" * 5000, id="over-long-cookie"),
+    pytest.param("not-a-session", id="unknown-id"),
+])
+def test_bad_session_ids_find_nothing(manager: SessionManager, sid: str) -> None:
+    assert manager.get(sid) is None
