@@ -1,7 +1,9 @@
 """Typed configuration: one YAML file, validated once at start, every problem reported at once.
 
-Values of the form ``${NAME}`` are read from the environment (so secrets need not live in the
-file); a missing variable is a problem like any other.  Each component receives only its own
+Values of the form ``${NAME}`` (upper case, digits, ``_``) are read from the environment (so
+secrets need not live in the file); a missing variable is a problem like any other.  Other
+``${…}`` forms are left alone: IAM policy variables (``${aws:username}``) and mapping
+templates (``${email}``) use them.  Each component receives only its own
 section (``config.store``, ``config.directory``…).
 """
 
@@ -17,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from idp.errors import ConfigError
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV_REF = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
 
 
 class Section(BaseModel):
@@ -316,10 +318,23 @@ class OidcConfig(Section):
         return self
 
 
-class StsConfig(Section):
-    """STS settings: see ``idp/sts``."""
+class StsAccessKeyConfig(Section):
+    """A long-term access key of an IAM user (for ``GetSessionToken``/``AssumeRole``)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    access_key_id: str = Field(..., pattern=r"^AKIA[A-Z2-7]{16}$")
+    secret_access_key: str = Field(..., min_length=40, max_length=128)
+    principal_arn: str = Field(
+        ..., pattern=r"^arn:aws:iam::[0-9]{12}:user/[A-Za-z0-9_+=,.@/-]{1,512}$")
+
+
+class StsConfig(Section):
+    """STS settings: see ``idp/sts``.  Times in seconds."""
+
+    access_keys: list[StsAccessKeyConfig] = []
+    saml_clock_skew: int = Field(120, ge=0, le=600, description="assertion time window skew")
+    token_clock_skew: int = Field(60, ge=0, le=600, description="web identity token skew")
+    default_duration: int = Field(3600, ge=900, le=43200)
+    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 
 class Config(Section):

@@ -110,3 +110,19 @@ def test_unreadable_and_non_yaml_files_are_reported(tmp_path: Path) -> None:
     bad.write_text("issuer: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+
+
+def test_policy_variables_and_lowercase_templates_are_not_environment_references() -> None:
+    cfg = parse_config({
+        "issuer": "http://127.0.0.1:8000", "secret_key": "k" * 32,
+        "directory": {"type": "file", "file": {"path": "u.yaml"}},
+        "iam": {"accounts": [{"id": "111122223333"}],
+                "policies": [{"name": "p", "document": {"Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Action": "s3:*",
+                     "Resource": "arn:aws:s3:::b/${aws:username}/*"}]}}],
+                "mapping": [{"role": "Dev", "everyone": True,
+                             "principal_tags": {"Email": "${email}"}}]},
+    }, env={})
+    doc = cfg.iam.policies[0].document
+    assert doc["Statement"][0]["Resource"] == "arn:aws:s3:::b/${aws:username}/*"
+    assert cfg.iam.mapping[0].principal_tags == {"Email": "${email}"}
