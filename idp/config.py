@@ -417,7 +417,8 @@ def _resolve_paths(config: Config, base: Path) -> Config:
     if d.file is not None:
         d = d.model_copy(update={"file": d.file.model_copy(update={"path": rel(d.file.path)})})
     if d.ldap is not None and d.ldap.ca_file is not None:
-        d = d.model_copy(update={"ldap": d.ldap.model_copy(update={"ca_file": rel(d.ldap.ca_file)})})
+        ldap = d.ldap.model_copy(update={"ca_file": rel(d.ldap.ca_file)})
+        d = d.model_copy(update={"ldap": ldap})
     return config.model_copy(update={
         "directory": d,
         "keys": config.keys.model_copy(update={"dir": rel(config.keys.dir)}),

@@ -12,7 +12,8 @@ from tests.helpers import config, login, make_app
 
 def _ldap_section(port: int) -> dict[str, object]:
     return {"type": "ldap", "ldap": {
-        "url": f"ldap://127.0.0.1:{port}", "bind_dn": "cn=idp-service,ou=services,dc=example,dc=org",
+        "url": f"ldap://127.0.0.1:{port}",
+        "bind_dn": "cn=idp-service,ou=services,dc=example,dc=org",
         "bind_password": "x", "user_base_dn": "ou=people,dc=example,dc=org", "timeout": 1.0}}
 
 
