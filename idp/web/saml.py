@@ -1,0 +1,128 @@
+"""SAML 2.0 endpoints (DESIGN.md paths): translate HTTP to :mod:`idp.saml` and back."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, redirect, render_template, request
+from werkzeug.wrappers import Response
+
+from idp.saml import Binding, Done, NeedLogin, Outcome, PostForm, SamlDeps, SamlIdp
+from idp.saml.crypto import XmlCrypto
+from idp.saml.idp_metadata import idp_metadata
+from idp.saml.metadata import aws_sp, load_metadata
+from idp.saml.slo import Logout
+from idp.web import security
+from idp.web.context import components, current_session, login_redirect, request_info
+
+if TYPE_CHECKING:
+    from idp.app import Components
+
+log = logging.getLogger("idp.saml")
+bp = Blueprint("saml", __name__)
+
+
+def _idp() -> SamlIdp:
+    idp: SamlIdp = components().extras["saml"]
+    return idp
+
+
+def _binding() -> Binding:
+    if request.method == "GET":
+        return Binding(True, request.args.to_dict(flat=True),
+                       request.query_string.decode("latin-1"))
+    return Binding(False, request.form.to_dict(flat=True))
+
+
+def _render(outcome: Outcome) -> Response:
+    if isinstance(outcome, PostForm):
+        html = render_template("saml_post.html", action=outcome.action, fields=outcome.fields)
+        resp = Response(html, mimetype="text/html")
+        target = urlsplit(outcome.action)
+        resp.headers["Content-Security-Policy"] = (
+            "default-src 'none'; style-src 'self'; script-src 'self'; "
+            f"form-action {target.scheme}://{target.netloc}; frame-ancestors 'none'; "
+            "base-uri 'none'")
+        return resp
+    if isinstance(outcome, NeedLogin):
+        return login_redirect(outcome.next_path, reauth=outcome.reauth)
+    if isinstance(outcome, Done):
+        html = render_template("saml_done.html", title=outcome.title, message=outcome.message)
+        return Response(html, mimetype="text/html")
+    return redirect(outcome.location)  # type: ignore[return-value]
+
+
+@bp.get("/saml/metadata")
+def metadata() -> Response:
+    """The IdP's metadata (SAML Metadata §2.4.3)."""
+    return Response(idp_metadata(_idp()), mimetype="application/samlmetadata+xml")
+
+
+@bp.route("/saml/sso", methods=["GET", "POST"])
+def sso() -> Response:
+    """AuthnRequest over HTTP-Redirect (GET) or HTTP-POST; ``?resume=`` after login."""
+    resume = request.args.get("resume")
+    if request.method == "GET" and resume is not None:
+        return _render(_idp().resume(resume, current_session(), request_info()))
+    return _render(_idp().sso(_binding(), current_session(), request_info()))
+
+
+@bp.get("/saml/idp-initiated")
+def idp_initiated() -> Response:
+    """Unsolicited SSO to ``?sp=ENTITYID`` (SAML Profiles §4.1.5)."""
+    return _render(_idp().idp_initiated(request.args.get("sp", ""),
+                                        request.args.get("RelayState"), current_session(),
+                                        request_info()))
+
+
+@bp.route("/saml/slo", methods=["GET", "POST"])
+def slo() -> Response:
+    """Single logout: a LogoutRequest/LogoutResponse of an SP, or (a POST with our CSRF token
+    and no SAML message) the person signing out everywhere at the IdP."""
+    logout: Logout = components().extras["saml_logout"]
+    binding = _binding()
+    is_saml = "SAMLRequest" in binding.params or "SAMLResponse" in binding.params
+    if request.method == "POST" and not is_saml:
+        if not security.csrf_ok():
+            return Response(render_template("error.html", status=400, title="Request refused",
+                                            message="missing or invalid CSRF token"), 400)
+        resp = _render(logout.idp_initiated(current_session(), request_info()))
+    else:
+        resp = _render(logout.handle(binding, current_session(), request_info()))
+    if "SAMLRequest" in binding.params or not is_saml:
+        security.clear_session_cookie(resp)
+    return resp
+
+
+def _roles_for(comps: Components) -> Any:
+    def roles_for(groups: list[str], attributes: dict[str, str], sp: str) -> list[Any]:
+        model = comps.extras.get("iam")
+        if model is None:
+            from idp.iam.model import IamModel
+
+            model = comps.extras["iam"] = IamModel.from_config(
+                comps.config.iam, comps.config.issuer, demo=comps.demo)
+        grants: list[Any] = model.roles_for(groups, attributes, sp, kind="saml")
+        return grants
+
+    return roles_for
+
+
+def init_app(app: Flask, comps: Components, crypto: XmlCrypto | None = None) -> SamlIdp:
+    """Build the SAML IdP once (metadata validated now) and register the blueprint."""
+    config = comps.config
+    loaded = load_metadata(config.metadata_dirs, builtin=[aws_sp(config.issuer)])
+    for problem in loaded.problems:
+        log.warning("SAML metadata skipped: %s", problem)
+    salt = hmac.new(comps.secret, b"saml-pairwise-nameid", hashlib.sha256).digest()
+    idp = SamlIdp(SamlDeps(config.saml, config.issuer, comps.keys, comps.store, comps.auditor,
+                           comps.sessions, loaded, salt, _roles_for(comps), crypto))
+    comps.extras["saml"] = idp
+    comps.extras["saml_logout"] = Logout(idp)
+    comps.extras["saml_metadata_problems"] = list(loaded.problems)
+    app.register_blueprint(bp)
+    return idp
