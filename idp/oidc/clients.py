@@ -1,0 +1,143 @@
+"""Registered clients and client authentication (RFC 6749 §2.3, OIDC Core §9, RFC 7523 §3).
+
+Clients come from :class:`idp.config.OidcConfig`; the demo clients of DESIGN.md are built here
+only when the app runs in demo mode.  Secrets may be plain, ``sha256:<hex>`` or an argon2 hash;
+every comparison is constant-time.  A successful argon2 verification is remembered as the
+SHA-256 of the secret, so the hot path of a busy client does not pay argon2 per request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from joserfc.jwk import KeySet
+
+from idp.config import OidcClientConfig
+
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+_LOOPBACK = ("127.0.0.1", "[::1]")
+
+
+@dataclass(frozen=True)
+class Client:
+    """A registered client, as the protocol core needs it."""
+
+    config: OidcClientConfig
+    keyset: KeySet | None = None
+
+    @property
+    def client_id(self) -> str:
+        return self.config.client_id
+
+    @property
+    def name(self) -> str:
+        return self.config.client_name or self.config.client_id
+
+    @property
+    def auth_method(self) -> str:
+        return self.config.token_endpoint_auth_method
+
+    @property
+    def public(self) -> bool:
+        return self.auth_method == "none"
+
+    def allows_grant(self, grant_type: str) -> bool:
+        return grant_type in self.config.grant_types
+
+    def redirect_uri_ok(self, uri: str) -> bool:
+        """Exact string match (RFC 9700 §4.1.3); native clients may use any loopback port
+        (RFC 8252 §7.3), and only they."""
+        if uri in self.config.redirect_uris:
+            return True
+        if not self.config.native or "#" in uri:
+            return False
+        parts = urlsplit(uri)
+        if parts.scheme != "http" or parts.hostname is None:
+            return False
+        host = "[::1]" if parts.hostname == "::1" else parts.hostname
+        if host not in _LOOPBACK:
+            return False
+        try:
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            return False
+        bare = urlunsplit(("http", host, parts.path, parts.query, ""))
+        for registered in self.config.redirect_uris:
+            r = urlsplit(registered)
+            r_host = "[::1]" if r.hostname == "::1" else (r.hostname or "")
+            if r.scheme == "http" and r_host == host and r.port is None and \
+                    urlunsplit(("http", r_host, r.path, r.query, "")) == bare:
+                return True
+        return False
+
+    def post_logout_uri_ok(self, uri: str) -> bool:
+        """Exact match with a registered ``post_logout_redirect_uri`` (RP-Initiated Logout §3)."""
+        return uri in self.config.post_logout_redirect_uris
+
+
+def demo_clients() -> list[OidcClientConfig]:
+    """The OIDC clients of DESIGN.md "The demo": for ``idp demo`` only."""
+    return [
+        OidcClientConfig(
+            client_id="demo-cli", client_name="Demo CLI", token_endpoint_auth_method="none",
+            redirect_uris=["http://127.0.0.1/callback"], native=True,
+            grant_types=["authorization_code", "refresh_token", DEVICE_GRANT]),  # type: ignore[list-item]
+        OidcClientConfig(
+            client_id="demo-web", client_name="Demo Web App", client_secret="demo-web-secret",
+            redirect_uris=["http://127.0.0.1:8400/callback"],
+            post_logout_redirect_uris=["http://127.0.0.1:8400/"]),
+        OidcClientConfig(
+            client_id="demo-service", client_name="Demo Service",
+            client_secret="demo-service-secret", grant_types=["client_credentials"],
+            scopes=["roles"], require_consent=False),
+    ]
+
+
+class ClientRegistry:
+    """Every client this provider knows, by ``client_id``."""
+
+    def __init__(self, configs: Iterable[OidcClientConfig]) -> None:
+        self._clients: dict[str, Client] = {}
+        for cfg in configs:
+            keyset = KeySet.import_key_set(cfg.jwks) if cfg.jwks else None  # type: ignore[arg-type]
+            self._clients[cfg.client_id] = Client(cfg, keyset)
+        self._hasher = PasswordHasher()
+        self._verified: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def get(self, client_id: str | None) -> Client | None:
+        if not client_id or len(client_id) > 128:
+            return None
+        return self._clients.get(client_id)
+
+    def __iter__(self) -> Iterable[Client]:  # type: ignore[misc]
+        return iter(self._clients.values())
+
+    def secret_ok(self, client: Client, presented: str) -> bool:
+        """Check a client secret in constant time (argon2 verified once, then by SHA-256)."""
+        stored = client.config.client_secret
+        if not stored or not presented or len(presented) > 1024:
+            return False
+        digest = hashlib.sha256(presented.encode()).digest()
+        if stored.startswith("$argon2"):
+            with self._lock:
+                known = self._verified.get(client.client_id)
+            if known is not None and hmac.compare_digest(known, digest):
+                return True
+            try:
+                self._hasher.verify(stored, presented)
+            except (VerificationError, InvalidHashError):
+                return False
+            with self._lock:
+                self._verified[client.client_id] = digest
+            return True
+        if stored.startswith("sha256:"):
+            return hmac.compare_digest(stored[7:].lower().encode(), digest.hex().encode())
+        return hmac.compare_digest(hashlib.sha256(stored.encode()).digest(), digest)

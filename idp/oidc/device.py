@@ -1,0 +1,98 @@
+"""Device authorization grant (RFC 8628): ``/oauth2/device_authorization`` (§3.1-3.2) and the
+user's side at ``/device`` (§3.3).  User codes are 8 letters from a 20-letter alphabet without
+vowels (§6.1: ~34.5 bits, shown as ``XXXX-XXXX``), guessing is rate-limited per session
+(§5.1), and the device code itself is a 128+-bit secret stored under its hash."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from idp.oidc.claims import Grantee
+from idp.oidc.client_auth import authenticate
+from idp.oidc.clients import DEVICE_GRANT, Client
+from idp.oidc.core import Core, JsonResult, OAuthRequest
+from idp.oidc.errors import OAuthError
+from idp.oidc.grants import NO_STORE
+from idp.store import new_id
+
+ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
+GUESSES_PER_WINDOW = 10
+GUESS_WINDOW = 600
+
+
+def normalize_user_code(raw: str) -> str:
+    """Upper-case, separators dropped (§6.1: case-insensitive, ignore punctuation)."""
+    return "".join(c for c in raw.upper() if c in ALPHABET)[:8]
+
+
+def device_authorization(core: Core, req: OAuthRequest) -> JsonResult:
+    """Start a device flow for an authenticated (or public) client (§3.1, §3.2)."""
+    try:
+        client = authenticate(core, req, "/oauth2/device_authorization")
+        if not client.allows_grant(DEVICE_GRANT):
+            raise OAuthError("unauthorized_client", "client may not use the device flow")
+        scopes = list(dict.fromkeys((req.get("scope") or "openid").split()))
+        if any(s not in client.config.scopes for s in scopes):
+            raise OAuthError("invalid_scope", "requested scope is not allowed")
+    except OAuthError as exc:
+        core.audit("OidcDeviceAuthorizationRefused", req.info, error=exc, reason=exc.debug,
+                   clientId=(req.get("client_id") or "")[:128])
+        return JsonResult(exc.body(), exc.status, dict(NO_STORE))
+    device_code = new_id(32)
+    user_code = "".join(secrets.choice(ALPHABET) for _ in range(8))
+    ttl = core.config.device_code_ttl
+    core.state.put_device(device_code, user_code, {
+        "client_id": client.client_id, "scope": scopes, "user_code": user_code,
+        "status": "pending", "expires_at": core.now() + ttl}, ttl + 60)
+    shown = f"{user_code[:4]}-{user_code[4:]}"
+    core.audit("OidcDeviceAuthorization", req.info, client_id=client.client_id,
+               scope=" ".join(scopes))
+    verification = core.url("/device")
+    return JsonResult({
+        "device_code": device_code, "user_code": shown, "verification_uri": verification,
+        "verification_uri_complete": verification + "?" + urlencode({"user_code": shown}),
+        "expires_in": ttl, "interval": core.config.device_poll_interval}, 200, dict(NO_STORE))
+
+
+@dataclass(frozen=True)
+class PendingDevice:
+    """A device request the signed-in user is asked to approve."""
+
+    user_code: str
+    client: Client
+    scopes: list[str]
+
+
+def find_device(core: Core, raw_code: str, grantee: Grantee) -> PendingDevice:
+    """Look a user code up (rate-limited per session); ``invalid_request`` if unknown."""
+    if core.state.count(f"devguess:{grantee.sid}", GUESS_WINDOW) > GUESSES_PER_WINDOW:
+        raise OAuthError("slow_down", "too many attempts, wait a few minutes", status=429,
+                         redirect=False)
+    code = normalize_user_code(raw_code)
+    found = core.state.device_by_user_code(code) if len(code) == 8 else None
+    if found is None or found[1]["status"] != "pending" or core.now() >= found[1]["expires_at"]:
+        raise OAuthError("invalid_request", "unknown or expired code", redirect=False)
+    client = core.clients.get(found[1]["client_id"])
+    if client is None:
+        raise OAuthError("invalid_request", "unknown or expired code", redirect=False)
+    return PendingDevice(code, client, found[1]["scope"])
+
+
+def answer_device(core: Core, req: OAuthRequest, user_code: str, grantee: Grantee,
+                  approve: bool) -> PendingDevice:
+    """Record the user's answer (§3.3); the device's next poll gets tokens or
+    ``access_denied``."""
+    found = core.state.device_by_user_code(normalize_user_code(user_code))
+    if found is None or found[1]["status"] != "pending":
+        raise OAuthError("invalid_request", "unknown or expired code", redirect=False)
+    device_hash, rec = found
+    rec["status"] = "approved" if approve else "denied"
+    rec["grantee"] = grantee.to_json()
+    core.state.update_device(device_hash, rec)
+    client = core.clients.get(rec["client_id"])
+    assert client is not None
+    core.audit("OidcDeviceApproved" if approve else "OidcDeviceDenied", req.info,
+               user=grantee.username, client_id=client.client_id, scope=" ".join(rec["scope"]))
+    return PendingDevice(rec["user_code"], client, rec["scope"])

@@ -1,0 +1,213 @@
+"""Discovery (OIDC Discovery §3), UserInfo (OIDC Core §5.3), introspection (RFC 7662),
+revocation (RFC 7009) and RP-initiated logout (OIDC RP-Initiated Logout 1.0 §2-3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from idp.oidc.claims import ACR, SCOPE_CLAIMS, SCOPES, Grantee
+from idp.oidc.client_auth import ASSERTION_ALGS, authenticate
+from idp.oidc.clients import DEVICE_GRANT
+from idp.oidc.core import Core, JsonResult, OAuthRequest
+from idp.oidc.errors import OAuthError
+from idp.oidc.grants import NO_STORE
+from idp.oidc.jose import ALGS, AT_TYP
+
+_INTROSPECTED = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "auth_time",
+                 "acr", "amr", "roles", "groups")
+SECRET_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+
+def discovery(core: Core) -> dict[str, Any]:
+    """Provider metadata: only what is really supported."""
+    u = core.url
+    claims = ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp",
+              "at_hash", "sid", *dict.fromkeys(c for cs in SCOPE_CLAIMS.values() for c in cs)]
+    return {
+        "issuer": core.issuer,
+        "authorization_endpoint": u("/oauth2/authorize"),
+        "token_endpoint": u("/oauth2/token"),
+        "userinfo_endpoint": u("/oauth2/userinfo"),
+        "jwks_uri": u("/oauth2/jwks"),
+        "introspection_endpoint": u("/oauth2/introspect"),
+        "revocation_endpoint": u("/oauth2/revoke"),
+        "end_session_endpoint": u("/oauth2/logout"),
+        "device_authorization_endpoint": u("/oauth2/device_authorization"),
+        "scopes_supported": list(SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "form_post"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials",
+                                  DEVICE_GRANT],
+        "subject_types_supported": ["public", "pairwise"],
+        "id_token_signing_alg_values_supported": list(ALGS),
+        "token_endpoint_auth_methods_supported": [*SECRET_METHODS, "none"],
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
+        "introspection_endpoint_auth_methods_supported": SECRET_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
+        "revocation_endpoint_auth_methods_supported": [*SECRET_METHODS, "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": claims,
+        "acr_values_supported": [ACR],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
+        "backchannel_logout_supported": False,
+        "frontchannel_logout_supported": False,
+    }
+
+
+def check_access_token(core: Core, token: str) -> dict[str, Any]:
+    """A live access token's claims, or ``invalid_token`` (RFC 6750 §3.1)."""
+    claims = core.signer.verify(token, typ=AT_TYP, audience=core.audience)
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or core.state.jti_revoked(jti):
+        raise OAuthError("invalid_token", "token was revoked")
+    if core.state.family_revoked(claims.get("fid")):
+        raise OAuthError("invalid_token", "token was revoked")
+    return claims
+
+
+def _bearer(req: OAuthRequest) -> str:
+    auth = req.authorization or ""
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    token = req.get("access_token")  # RFC 6750 §2.2 (form body)
+    if token:
+        return token
+    raise OAuthError("invalid_token", "no access token", status=401)
+
+
+def userinfo(core: Core, req: OAuthRequest) -> JsonResult:
+    """Claims about the signed-in user (OIDC Core §5.3); errors per RFC 6750 §3."""
+    try:
+        claims = check_access_token(core, _bearer(req))
+        if "openid" not in str(claims.get("scope", "")).split() or "auth_time" not in claims:
+            raise OAuthError("insufficient_scope", "token lacks the `openid` scope")
+    except OAuthError as exc:
+        core.audit("OidcUserInfoRefused", req.info, error=exc, reason=exc.debug)
+        hdr = f'Bearer error="{exc.code}", error_description="{exc.description}"'
+        return JsonResult(exc.body(), exc.status, {"WWW-Authenticate": hdr, **NO_STORE})
+    keep = {"sub", *(c for s in str(claims["scope"]).split() for c in SCOPE_CLAIMS.get(s, ()))}
+    return JsonResult({k: v for k, v in claims.items() if k in keep}, 200, dict(NO_STORE))
+
+
+def _refresh_info(core: Core, token: str) -> dict[str, Any] | None:
+    rec = core.state.get_refresh(token)
+    if rec is None or core.state.family_revoked(rec["fid"]):
+        return None
+    return rec
+
+
+def introspect(core: Core, req: OAuthRequest) -> JsonResult:
+    """RFC 7662 §2: authenticated confidential clients only; inactive is ``{"active": false}``."""
+    try:
+        client = authenticate(core, req, "/oauth2/introspect")
+        if client.public:
+            raise OAuthError("invalid_client", "public clients cannot introspect")
+    except OAuthError as exc:
+        core.audit("OidcIntrospectRefused", req.info, error=exc, reason=exc.debug)
+        return JsonResult(exc.body(), exc.status, dict(NO_STORE))
+    token = req.get("token") or ""
+    inactive = JsonResult({"active": False}, 200, dict(NO_STORE))
+    if not token or len(token) > 16384:
+        return inactive
+    if token.count(".") != 2:
+        rec = _refresh_info(core, token)
+        if rec is None:
+            return inactive
+        return JsonResult({"active": True, "token_type": "refresh_token",
+                           "client_id": rec["client_id"], "scope": " ".join(rec["scope"]),
+                           "username": rec["grantee"]["username"], "iss": core.issuer,
+                           "iat": rec["iat"]}, 200, dict(NO_STORE))
+    try:
+        claims = check_access_token(core, token)
+    except OAuthError:
+        return inactive
+    body: dict[str, Any] = {"active": True, "token_type": "Bearer",
+                            **{k: claims[k] for k in _INTROSPECTED if k in claims}}
+    if "preferred_username" in claims:
+        body["username"] = claims["preferred_username"]
+    return JsonResult(body, 200, dict(NO_STORE))
+
+
+def revoke(core: Core, req: OAuthRequest) -> JsonResult:
+    """RFC 7009 §2: revoke an access token (its ``jti``) or a refresh token (its family)."""
+    try:
+        client = authenticate(core, req, "/oauth2/revoke")
+    except OAuthError as exc:
+        core.audit("OidcRevokeRefused", req.info, error=exc, reason=exc.debug)
+        return JsonResult(exc.body(), exc.status, dict(NO_STORE))
+    token = req.get("token") or ""
+    empty: dict[str, Any] = {}
+    done = JsonResult(empty, 200, dict(NO_STORE))
+    if not token or len(token) > 16384:
+        return done  # §2.2: invalid tokens do not cause an error
+    if token.count(".") == 2:
+        try:
+            claims = core.signer.verify(token, typ=AT_TYP, audience=core.audience)
+        except OAuthError:
+            return done
+        if claims.get("client_id") != client.client_id:
+            return _not_yours(core, req, client.client_id)
+        core.state.revoke_jti(str(claims.get("jti")), int(claims["exp"]) - core.now() + 1)
+        kind = "access_token"
+    else:
+        rec = core.state.get_refresh(token)
+        if rec is None:
+            return done
+        if rec["client_id"] != client.client_id:
+            return _not_yours(core, req, client.client_id)
+        core.state.revoke_family(rec["fid"], core.config.refresh_family_ttl)
+        kind = "refresh_token"
+    core.audit("OidcRevoke", req.info, client_id=client.client_id, kind=kind)
+    return done
+
+
+def _not_yours(core: Core, req: OAuthRequest, client_id: str) -> JsonResult:
+    exc = OAuthError("unauthorized_client", "the token was issued to another client")
+    core.audit("OidcRevokeRefused", req.info, client_id=client_id, error=exc)
+    return JsonResult(exc.body(), 400, dict(NO_STORE))
+
+
+@dataclass(frozen=True)
+class LogoutDecision:
+    """What ``/oauth2/logout`` does: end the session now or ask first, then go where."""
+
+    end_session: bool
+    confirm: bool
+    redirect_to: str | None
+    client_id: str | None
+
+
+def logout(core: Core, req: OAuthRequest, grantee: Grantee | None) -> LogoutDecision:
+    """RP-initiated logout (§2): the hint names the session; the redirect must be registered."""
+    hint, wanted = req.get("id_token_hint"), req.get("post_logout_redirect_uri")
+    cid = req.get("client_id")
+    claims: dict[str, Any] | None = None
+    if hint:
+        claims = core.signer.verify(hint, typ=None, audience=None, check_exp=False)
+        aud = claims.get("aud")
+        token_client = aud[0] if isinstance(aud, list) and aud else aud
+        if cid and cid != token_client:
+            raise OAuthError("invalid_request", "client_id does not match id_token_hint",
+                             redirect=False)
+        cid = str(token_client)
+    client = core.clients.get(cid)
+    target = None
+    if wanted:
+        if client is None or not client.post_logout_uri_ok(wanted):
+            raise OAuthError("invalid_request", "post_logout_redirect_uri is not registered",
+                             redirect=False)
+        state = req.get("state")
+        target = wanted
+        if state:
+            target += ("&" if "?" in wanted else "?") + urlencode({"state": state})
+    same = (grantee is not None and claims is not None and bool(grantee.sid)
+            and claims.get("sid") == grantee.sid)
+    return LogoutDecision(end_session=same, confirm=grantee is not None and not same,
+                          redirect_to=target, client_id=client.client_id if client else None)

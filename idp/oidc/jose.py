@@ -1,0 +1,97 @@
+"""Signing and verifying our own JWTs (RFC 7515, RFC 7519, RFC 9068 §2, OIDC Core §2).
+
+The keys of the :class:`~idp.keys.KeyRing` are imported into joserfc once, when the provider
+is built; nothing is parsed per request.  Verification trusts only what the header cannot
+choose: the algorithm must be one we sign with (``none`` and HMAC are refused, RFC 8725
+§3.1-3.2), the ``kid`` must name a published key of that algorithm, and ``typ`` must match
+the kind of token expected (RFC 9068 §4, RFC 8725 §3.11).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, RSAKey
+
+from idp.keys import Alg, KeyRing
+from idp.oidc.errors import OAuthError
+
+ALGS: tuple[Alg, ...] = ("RS256", "ES256")
+AT_TYP = "at+jwt"
+
+
+def _import(private_key: Any) -> RSAKey | ECKey:
+    if hasattr(private_key, "curve"):
+        return ECKey.import_key(private_key)
+    return RSAKey.import_key(private_key)
+
+
+def unverified_header(token: str) -> dict[str, Any]:
+    """The JOSE header, parsed but not trusted."""
+    try:
+        head = token.split(".", 1)[0]
+        data = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except (ValueError, IndexError) as exc:
+        raise OAuthError("invalid_token", "malformed token", debug=str(exc)) from exc
+    if not isinstance(data, dict):
+        raise OAuthError("invalid_token", "malformed token")
+    return data
+
+
+class TokenSigner:
+    """Sign with the active key; verify against every published key."""
+
+    def __init__(self, keys: KeyRing, issuer: str, clock: Callable[[], float]) -> None:
+        self.issuer = issuer
+        self.clock = clock
+        self._signing = {alg: (k.kid, _import(k.private_key))
+                         for alg in ALGS for k in [keys.active(alg)]}
+        self._verifying = {k.kid: (k.alg, _import(k.private_key.public_key()))
+                           for k in keys.published()}
+
+    def sign(self, claims: dict[str, Any], *, alg: Alg = "RS256", typ: str = "JWT") -> str:
+        """A compact JWS with ``kid`` in the header."""
+        kid, key = self._signing[alg]
+        return jwt.encode({"alg": alg, "kid": kid, "typ": typ}, claims, key, algorithms=[alg])
+
+    def verify(self, token: str, *, typ: str | None, audience: str | None,
+               check_exp: bool = True) -> dict[str, Any]:
+        """Verify signature, ``iss``, ``exp``/``nbf`` and ``aud``; raise ``invalid_token``."""
+        if not token or len(token) > 16384 or token.count(".") != 2:
+            raise OAuthError("invalid_token", "malformed token")
+        header = unverified_header(token)
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg not in ALGS:
+            raise OAuthError("invalid_token", "unsupported token algorithm", debug=str(alg))
+        known = self._verifying.get(kid) if isinstance(kid, str) else None
+        if known is None or known[0] != alg:
+            raise OAuthError("invalid_token", "unknown signing key", debug=str(kid))
+        htyp = str(header.get("typ", "")).lower()
+        if typ is not None and htyp not in (typ, f"application/{typ}"):
+            raise OAuthError("invalid_token", "wrong token type", debug=str(header.get("typ")))
+        try:
+            claims = dict(jwt.decode(token, known[1], algorithms=[alg]).claims)
+        except (JoseError, ValueError) as exc:
+            raise OAuthError("invalid_token", "bad token signature", debug=str(exc)) from exc
+        now = self.clock()
+        if claims.get("iss") != self.issuer:
+            raise OAuthError("invalid_token", "wrong issuer")
+        exp = claims.get("exp")
+        if not isinstance(exp, int | float):
+            raise OAuthError("invalid_token", "token has no expiry")
+        if check_exp and now >= exp:
+            raise OAuthError("invalid_token", "token expired")
+        nbf = claims.get("nbf")
+        if isinstance(nbf, int | float) and now + 30 < nbf:
+            raise OAuthError("invalid_token", "token not yet valid")
+        if audience is not None:
+            aud = claims.get("aud")
+            auds = aud if isinstance(aud, list) else [aud]
+            if audience not in auds:
+                raise OAuthError("invalid_token", "wrong audience")
+        return claims

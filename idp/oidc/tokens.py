@@ -1,0 +1,91 @@
+"""Issuing tokens: JWT access tokens (RFC 9068 §2), ID tokens (OIDC Core §2, §3.1.3.6) and
+refresh tokens in families (RFC 9700 §4.14.2: rotation, reuse revokes the family)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from idp.oidc.claims import ACR, Grantee, half_hash
+from idp.oidc.clients import Client
+from idp.oidc.core import Core
+from idp.oidc.jose import AT_TYP
+from idp.store import new_id
+
+
+@dataclass
+class Grant:
+    """What a token response is issued for."""
+
+    client: Client
+    scopes: list[str]
+    grantee: Grantee | None = None
+    nonce: str | None = None
+    family: str | None = None
+    family_expires: int = 0
+    refresh: bool = False
+
+
+def access_token(core: Core, g: Grant) -> tuple[str, dict[str, Any]]:
+    now = core.now()
+    claims: dict[str, Any] = {
+        "iss": core.issuer, "aud": core.audience, "iat": now,
+        "exp": now + core.config.access_token_ttl, "jti": new_id(),
+        "client_id": g.client.client_id, "scope": " ".join(g.scopes),
+    }
+    if g.grantee is None:
+        claims["sub"] = g.client.client_id
+        if "roles" in g.scopes:
+            claims["roles"] = []
+    else:
+        claims.update(core.claims.user_claims(g.client, g.grantee, g.scopes))
+        claims.update(sub=core.claims.subject(g.client, g.grantee),
+                      auth_time=g.grantee.auth_time, acr=ACR, amr=g.grantee.amr)
+        if g.grantee.sid:
+            claims["sid"] = g.grantee.sid
+    if g.family:
+        claims["fid"] = g.family
+    alg = g.client.config.access_token_alg or core.config.access_token_alg
+    return core.signer.sign(claims, alg=alg, typ=AT_TYP), claims
+
+
+def id_token(core: Core, g: Grant, at: str) -> str:
+    assert g.grantee is not None
+    now = core.now()
+    claims: dict[str, Any] = {
+        "iss": core.issuer, "sub": core.claims.subject(g.client, g.grantee),
+        "aud": g.client.client_id, "azp": g.client.client_id, "iat": now,
+        "exp": now + core.config.id_token_ttl, "auth_time": g.grantee.auth_time,
+        "acr": ACR, "amr": g.grantee.amr, "at_hash": half_hash(at, core.config.id_token_alg),
+    }
+    if g.nonce:
+        claims["nonce"] = g.nonce
+    if g.grantee.sid:
+        claims["sid"] = g.grantee.sid
+    claims.update(core.claims.user_claims(g.client, g.grantee, g.scopes))
+    return core.signer.sign(claims, alg=core.config.id_token_alg)
+
+
+def issue(core: Core, g: Grant) -> dict[str, Any]:
+    """The token response body (RFC 6749 §5.1, OIDC Core §3.1.3.3)."""
+    at, claims = access_token(core, g)
+    body: dict[str, Any] = {"access_token": at, "token_type": "Bearer",
+                            "expires_in": core.config.access_token_ttl,
+                            "scope": " ".join(g.scopes)}
+    if g.grantee is not None and "openid" in g.scopes:
+        body["id_token"] = id_token(core, g, at)
+    if g.refresh and g.grantee is not None and g.family:
+        body["refresh_token"] = new_refresh(core, g)
+    return body
+
+
+def new_refresh(core: Core, g: Grant) -> str:
+    """A new refresh token of the grant's family, stored under its hash."""
+    assert g.grantee is not None and g.family
+    token = new_id(32)
+    now = core.now()
+    record = {"fid": g.family, "fexp": g.family_expires, "client_id": g.client.client_id,
+              "scope": g.scopes, "grantee": g.grantee.to_json(), "iat": now}
+    ttl = min(core.config.refresh_token_ttl, g.family_expires - now)
+    core.state.put_refresh(token, record, ttl)
+    return token
