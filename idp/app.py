@@ -79,6 +79,9 @@ def create_app(config: Config, components: Components | None = None, *,
                demo: bool = False) -> Flask:
     """The Flask application of one IdP process."""
     from idp.web import errors, health, login, security
+    from idp.web import oidc as oidc_web
+    from idp.web import saml as saml_web
+    from idp.web import sts as sts_web
 
     comps = components or build_components(config, demo=demo)
     app = Flask("idp.web", static_folder="static", template_folder="templates")
@@ -100,4 +103,7 @@ def create_app(config: Config, components: Components | None = None, *,
     app.register_blueprint(health.bp)
     app.register_blueprint(login.bp)
     # protocol blueprints register here, one line each
+    saml_web.init_app(app, comps)
+    oidc_web.init_app(app, comps)
+    sts_web.init_app(app, comps)
     return app

@@ -1,0 +1,173 @@
+"""The STS core: one object per process that answers AWS Query requests (no web framework).
+
+:class:`StsService` holds the IAM model, the credential store, the assertion/token verifiers
+and the audit emitter; :meth:`StsService.handle` takes a :class:`QueryRequest` and returns a
+:class:`Result` (HTTP status + AWS XML).  Actions are handlers registered by name in
+:data:`idp.sts.actions.ACTIONS` (an unknown one is ``InvalidAction``, STS API Reference "Common
+Errors").
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from idp.audit import Auditor, RequestInfo
+from idp.iam import IamModel, PolicySet, SessionDescription, build_context
+from idp.keys import KeyRing
+from idp.store import Store
+from idp.sts import protocol as p
+from idp.sts.credentials import CredentialStore, LongTermKey, Session
+from idp.sts.errors import StsError, err
+from idp.sts.policies import documents_of
+from idp.sts.saml import CertCache, SamlVerifier
+from idp.sts.sigv4 import Caller, SignedParts, verify
+from idp.sts.webidentity import JwksCache, WebIdentityVerifier
+
+_POLICY_CACHE = 4096
+
+
+@dataclass(frozen=True)
+class StsSettings:
+    """What the core needs from :class:`idp.config.StsConfig` and the issuer."""
+
+    issuer: str
+    saml_clock_skew: int = 120
+    token_clock_skew: int = 60
+    default_duration: int = 3600
+    region: str = "us-east-1"
+
+
+class StsService:
+    """The STS protocol core of one IdP process."""
+
+    def __init__(self, settings: StsSettings, model: IamModel, keys: KeyRing, store: Store,
+                 auditor: Auditor, secret: bytes, *,
+                 long_term: Mapping[str, LongTermKey] | None = None,
+                 clock: Callable[[], float] = time.time,
+                 fetch_jwks: Callable[[str], bytes] | None = None) -> None:
+        self.settings = settings
+        self.model = model
+        self.keys = keys
+        self.store = store
+        self.auditor = auditor
+        self.secret = secret
+        self.clock = clock
+        self.credentials = CredentialStore(store, secret, clock, long_term)
+        issuer = settings.issuer.rstrip("/")
+        self.consumer_url = issuer + "/federation/saml"
+        self.saml = SamlVerifier(model, CertCache(keys, issuer + "/saml/metadata"), store, clock,
+                                 (self.consumer_url,), settings.saml_clock_skew)
+        self.web_identity = WebIdentityVerifier(model, JwksCache(keys, issuer, fetch_jwks),
+                                                clock, settings.token_clock_skew)
+        self._sets: OrderedDict[str, PolicySet] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- time ------------------------------------------------------------------------------
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    # -- the Query API ---------------------------------------------------------------------
+    def handle(self, req: p.QueryRequest) -> p.Result:
+        """Answer one STS Query request; never raises."""
+        rid = req.request_id or str(uuid.uuid4())
+        info = RequestInfo(req.source_ip, req.user_agent, rid)
+        action = req.params.get("Action", "")
+        try:
+            return p.Result(200, p.response(action, self.dispatch(req, info), rid))
+        except StsError as exc:
+            self.audit_refusal(action or "Unknown", info, exc, req)
+            return p.Result(exc.status, p.error(exc, rid))
+        except Exception as exc:  # noqa: BLE001 - the API answers, it does not crash
+            failure = err("InternalFailure", "An internal error occurred", 500, debug=repr(exc))
+            self.audit_refusal(action or "Unknown", info, failure, req)
+            return p.Result(500, p.error(failure, rid))
+
+    def dispatch(self, req: p.QueryRequest, info: RequestInfo) -> p.Xml:
+        """Run one action; raise :class:`StsError` (the caller audits and serializes it)."""
+        from idp.sts.actions import ACTIONS
+
+        action = req.params.get("Action", "")
+        if not action:
+            raise err("MissingAction", "Missing Action")
+        handler = ACTIONS.get(action)
+        if handler is None:
+            raise err("InvalidAction", f"Could not find operation {action[:64]} for version "
+                      f"{req.params.get('Version', p.VERSION)[:16]}")
+        version = req.params.get("Version")
+        if version != p.VERSION:
+            raise err("InvalidAction" if version else "MissingParameter",
+                      f"Could not find operation {action} for version {version[:16]}"
+                      if version else "The request must contain the parameter Version")
+        caller = self.authenticate(req, "sts") if handler.signed else None
+        return handler.run(self, req, caller, info)
+
+    def authenticate(self, req: p.QueryRequest, service: str | None) -> Caller:
+        """SigV4 (header or presigned) with issued or configured credentials."""
+        parts = SignedParts(req.method, req.path, req.query, req.headers, req.body)
+        return verify(parts, self.credentials, self.clock, service)
+
+    # -- policies and context --------------------------------------------------------------
+    def policy_set(self, session: Session | None) -> PolicySet:
+        """The effective policies of a session: its role's policies plus session policies."""
+        if session is None or session.role_arn is None:
+            return PolicySet()
+        if not session.session_policies:
+            return self.model.policy_set(session.role_arn)
+        hit = self._sets.get(session.access_key_id)
+        if hit is not None:
+            return hit
+        ps = self.model.policy_set(session.role_arn, documents_of(session.session_policies))
+        with self._lock:
+            self._sets[session.access_key_id] = ps
+            while len(self._sets) > _POLICY_CACHE:
+                self._sets.popitem(last=False)
+        return ps
+
+    def caller_context(self, caller: Caller, source_ip: str | None = None,
+                       secure: bool | None = None, extra: Mapping[str, Any] | None = None,
+                       request_tags: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The request context (global condition keys) of a request signed by ``caller``."""
+        s = caller.session
+        role = self.model.roles.get(s.role_arn) if s and s.role_arn else None
+        desc = SessionDescription(
+            principal_arn=caller.arn, now=self.now(), role_arn=s.role_arn if s else None,
+            principal_id=role.role_id if role else (caller.long_term.user_id
+                                                    if caller.long_term else None),
+            principal_tags=dict(s.tags) if s else {}, request_tags=dict(request_tags or {}),
+            source_identity=s.source_identity if s else None,
+            mfa_present=s.mfa if s else False,
+            token_issue_time=datetime.fromtimestamp(s.issued, UTC) if s else None,
+            source_ip=source_ip or None, secure_transport=secure,
+            requested_region=caller.region)
+        ctx: dict[str, Any] = dict(build_context(desc))
+        for k, v in (extra or {}).items():
+            ctx.setdefault(str(k).lower(), v)
+        return ctx
+
+    # -- audit -----------------------------------------------------------------------------
+    def audit_refusal(self, action: str, info: RequestInfo, exc: StsError,
+                      req: p.QueryRequest | None = None) -> None:
+        extra: dict[str, Any] = {"debug": exc.debug} if exc.debug else {}
+        if req is not None:
+            for name in ("RoleArn", "PrincipalArn", "RoleSessionName"):
+                if name in req.params:
+                    extra[name] = req.params[name][:256]
+        self.auditor.emit(action[:64], info, error_code=exc.code,
+                          error_message=exc.description, additional=extra,
+                          event_type="AwsApiCall")
+
+    def audit_issue(self, action: str, info: RequestInfo, session: Session,
+                    who: str | None, extra: Mapping[str, Any] | None = None) -> None:
+        self.auditor.emit(action, info, user=who, identity_type="STS", resources=[
+            {"ARN": session.role_arn or session.arn, "type": "AWS::IAM::Role"}],
+            additional={"assumedRoleArn": session.arn, "accessKeyId": session.access_key_id,
+                        "expiration": session.expires, "sessionTags": dict(session.tags),
+                        "sourceIdentity": session.source_identity,
+                        "packedPolicies": len(session.session_policies), **(extra or {})})

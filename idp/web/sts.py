@@ -1,0 +1,204 @@
+"""The STS blueprint: ``GET,POST /sts`` (AWS Query API), ``POST /sts/decide`` (the decision
+endpoint for resource servers), ``POST /iam`` (the IAM Query subset behind SigV4 + the policy
+engine) and ``GET,POST /federation/saml`` (the built-in AWS-style SP's consumer page).
+
+Only translation lives here: HTTP in, :class:`idp.sts.QueryRequest` to the core, XML/JSON/HTML
+out.  The core object is built once per process in :func:`init_app`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+from typing import Any
+
+from flask import Blueprint, Flask, render_template, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.wrappers import Response
+
+from idp.app import Components
+from idp.iam import IamModel
+from idp.iam.query import QueryCaller, handle_iam_query
+from idp.iam.query_xml import error as iam_error
+from idp.sts import StsError, StsService, StsSettings, build_request
+from idp.sts.authz import DecisionQuery, decide
+from idp.sts.credentials import LongTermKey
+from idp.sts.saml import AWS_ATTR, NS, parse_safely
+from idp.web import security
+from idp.web.context import components, form_csrf_token, request_info
+from idp.web.sts_fast import FastSts
+
+bp = Blueprint("sts", __name__)
+
+
+def service() -> StsService:
+    svc: StsService = components().extras["sts"]
+    return svc
+
+
+def _model(comps: Components) -> IamModel:
+    model = comps.extras.get("iam")
+    if model is None:
+        model = IamModel.from_config(comps.config.iam, comps.config.issuer, demo=comps.demo)
+        comps.extras["iam"] = model
+    return model
+
+
+def init_app(app: Flask, comps: Components) -> None:
+    """Build the STS core once and register the blueprint."""
+    cfg = comps.config.sts
+    long_term = {}
+    for k in cfg.access_keys:
+        user_id = "AIDA" + base64.b32encode(k.principal_arn.encode()).decode()[:17]
+        long_term[k.access_key_id] = LongTermKey(k.access_key_id, k.secret_access_key,
+                                                 k.principal_arn, user_id)
+    settings = StsSettings(comps.config.issuer, cfg.saml_clock_skew, cfg.token_clock_skew,
+                           cfg.default_duration, cfg.region)
+    svc = StsService(settings, _model(comps), comps.keys, comps.store, comps.auditor,
+                     comps.secret, long_term=long_term)
+    comps.extras["sts"] = svc
+    app.register_blueprint(bp)
+    # SDK requests skip Flask's per-request machinery (idp.web.sts_fast); inside ProxyFix
+    # when there is one, so client addresses are the same as Flask's
+    outer: Any = app.wsgi_app
+    fast = functools.partial(FastSts, service=svc, max_body=comps.config.web.max_form_bytes,
+                             tls=comps.config.tls)
+    if isinstance(outer, ProxyFix):
+        outer.app = fast(outer.app)
+    else:
+        app.wsgi_app = fast(outer)  # type: ignore[method-assign]
+
+
+def _query_request() -> Any:
+    info = request_info()
+    body = request.get_data(cache=True)
+    query = request.query_string.decode("latin-1")
+    return build_request(request.method, request.path, query, dict(request.headers), body,
+                         source_ip=info.source_ip, user_agent=info.user_agent,
+                         secure=request.is_secure, request_id=info.request_id)
+
+
+@bp.route("/sts", methods=["GET", "POST"])
+def sts() -> Response:
+    """AWS STS Query API (STS API Reference, "Making Query requests")."""
+    try:
+        req = _query_request()
+    except StsError as exc:
+        from idp.sts.protocol import error
+
+        return Response(error(exc, request_info().request_id), exc.status,
+                        mimetype="text/xml")
+    result = service().handle(req)
+    return Response(result.body, result.status, mimetype=result.content_type,
+                    headers={"x-amzn-RequestId": req.request_id})
+
+
+@bp.route("/sts/decide", methods=["POST"])
+def sts_decide() -> Response:
+    """The decision endpoint: JSON in (see :class:`idp.sts.DecisionQuery`), JSON out."""
+    try:
+        doc = json.loads(request.get_data(cache=True) or b"null")
+        if not isinstance(doc, dict):
+            raise ValueError("a JSON object is required")
+        query = DecisionQuery.from_json(doc)
+    except (ValueError, binascii.Error) as exc:
+        body = {"decision": "Deny", "reason": "bad request", "error": {
+            "code": "ValidationError", "message": str(exc)[:200]}}
+        return Response(json.dumps(body), 400, mimetype="application/json")
+    out = decide(service(), query, request_info())
+    return Response(json.dumps(out), 200, mimetype="application/json")
+
+
+@bp.route("/iam", methods=["POST"])
+def iam() -> Response:
+    """IAM Query subset: SigV4 with STS-issued credentials, authorized by the engine."""
+    info = request_info()
+    svc = service()
+    try:
+        req = _query_request()
+        caller = svc.authenticate(req, "iam")
+        if caller.session is not None and caller.session.revoked:
+            raise StsError("the session was revoked", code="AccessDenied", status=403)
+    except StsError as exc:
+        svc.audit_refusal(request.form.get("Action", "IamQuery")[:64], info, exc)
+        return Response(iam_error(exc.code, exc.description, info.request_id), exc.status,
+                        mimetype="text/xml")
+    session = caller.session
+    qc = QueryCaller(caller.arn, svc.caller_context(caller, req.source_ip, req.secure),
+                     [json.loads(d) for d in (session.session_policies if session else ())])
+    status, body = handle_iam_query(req.params, svc.model, qc, info.request_id)
+    if status >= 400:
+        svc.auditor.emit(req.params.get("Action", "IamQuery")[:64], info, user=caller.arn,
+                         error_code="AccessDenied" if status == 403 else str(status))
+    return Response(body, status, mimetype="text/xml")
+
+
+# -- /federation/saml --------------------------------------------------------------------
+
+def _roles(saml_response: str) -> tuple[str, list[tuple[str, str]]]:
+    """The provider and the roles of a verified assertion (not yet consumed)."""
+    svc = service()
+    try:
+        raw = base64.b64decode("".join(saml_response.split()), validate=True)
+        root = parse_safely(raw)
+    except (binascii.Error, ValueError):
+        raise StsError("the SAML response is not valid", code="InvalidIdentityToken",
+                       status=400) from None
+    providers = []
+    for v in root.iterfind(f".//saml:Attribute[@Name='{AWS_ATTR}Role']/saml:AttributeValue",
+                           NS):
+        for part in "".join(v.itertext()).split(","):
+            if ":saml-provider/" in part:
+                providers.append(part.strip())
+    if not providers:
+        raise StsError("the assertion names no role", code="InvalidIdentityToken", status=400)
+    claims = svc.saml.verify(saml_response, providers[0])
+    return providers[0], [r for r in claims.roles if r[1] == providers[0]]
+
+
+@bp.route("/federation/saml", methods=["GET", "POST"])
+def federation() -> Response:
+    """The built-in SP's consumer: list the roles, assume the chosen one, show credentials."""
+    svc = service()
+    if request.method == "GET" or "SAMLResponse" not in request.form:
+        return _page("sts_federation.html", 200 if request.method == "GET" else 400,
+                     error=None if request.method == "GET" else "no SAML response")
+    saml_response = request.form["SAMLResponse"]
+    try:
+        provider, roles = _roles(saml_response)
+        chosen = request.form.get("role")
+        if chosen is None:
+            return _page("sts_federation.html", 200, roles=roles, saml_response=saml_response,
+                         csrf_token=form_csrf_token())
+        if not security.csrf_ok():
+            return _page("sts_federation.html", 403, error="the form expired, sign in again")
+        if chosen not in {r[0] for r in roles}:
+            raise StsError("that role is not in the assertion", code="AccessDenied",
+                           status=403)
+        params = {"Action": "AssumeRoleWithSAML", "Version": "2011-06-15", "RoleArn": chosen,
+                  "PrincipalArn": provider, "SAMLAssertion": saml_response}
+        info = request_info()
+        req = build_request("POST", "/federation/saml", "", {}, b"", source_ip=info.source_ip,
+                            user_agent=info.user_agent, request_id=info.request_id)
+        req = type(req)(req.method, req.path, req.query, req.headers, req.body, params,
+                        req.source_ip, req.user_agent, request.is_secure, info.request_id)
+        try:
+            result = dict(svc.dispatch(req, info))
+        except StsError as exc:
+            svc.audit_refusal("AssumeRoleWithSAML", info, exc, req)
+            raise
+        creds = dict(result["Credentials"])
+        user = dict(result["AssumedRoleUser"])
+        return _page("sts_credentials.html", 200, creds=creds, arn=user["Arn"],
+                     region=svc.settings.region)
+    except StsError as exc:
+        return _page("sts_federation.html", exc.status, error=f"{exc.code}: {exc.description}")
+
+
+def _page(template: str, status: int, **kw: Any) -> Response:
+    kw.setdefault("error", None)
+    kw.setdefault("roles", [])
+    html = render_template(template, **kw)
+    return Response(html, status, mimetype="text/html")

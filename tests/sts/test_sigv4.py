@@ -1,0 +1,134 @@
+"""SigV4 verification with botocore's own signers (header and presigned), and the refusals AWS
+documents: wrong secret, expired or unknown token, clock skew beyond 5 minutes, altered body."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import replace
+
+import pytest
+from botocore.credentials import Credentials
+
+from idp.sts import QueryRequest
+from tests.sts import assertions as A
+from tests.sts.conftest import ISSUER, USER_KEY, Core
+from tests.sts.util import code, creds, field
+
+WHO = {"Action": "GetCallerIdentity"}
+
+
+def session_creds(core: Core, role: str = "Developer") -> Credentials:
+    spec = A.Spec(ISSUER, now=dt.datetime.fromtimestamp(core.clock.t, dt.UTC),
+                  roles=[f"{A.role(role)},{A.PROVIDER}"])
+    saml = A.encode(A.signed_response(spec, core.keys.active("RS256")))
+    r = core.call({"Action": "AssumeRoleWithSAML", "RoleArn": A.role(role),
+                   "PrincipalArn": A.PROVIDER, "SAMLAssertion": saml})
+    return Credentials(*creds(r))
+
+
+def user_creds() -> Credentials:
+    return Credentials(USER_KEY.access_key_id, USER_KEY.secret_access_key)
+
+
+@pytest.mark.parametrize("presign", [pytest.param(False, id="header"),
+                                     pytest.param(True, id="presigned query string")])
+def test_get_caller_identity(core: Core, presign: bool) -> None:
+    r = core.call(WHO, session_creds(core), presign=presign)
+    assert r.status == 200, r.body
+    assert field(r, "Arn") == "arn:aws:sts::111122223333:assumed-role/Developer/alice"
+    assert field(r, "Account") == "111122223333"
+    assert (field(r, "UserId") or "").startswith("AROA")
+
+
+def test_long_term_key(core: Core) -> None:
+    r = core.call(WHO, user_creds())
+    assert field(r, "Arn") == USER_KEY.principal_arn
+
+
+def _alter_body(req: QueryRequest) -> QueryRequest:
+    return replace(req, body=req.body + b"&RoleArn=x")
+
+
+def _drop_token(req: QueryRequest) -> QueryRequest:
+    h = {k: v for k, v in req.headers.items() if k != "x-amz-security-token"}
+    return replace(req, headers=h)
+
+
+def _other_host(req: QueryRequest) -> QueryRequest:
+    return replace(req, headers={**req.headers, "host": "evil.example.org"})
+
+
+BAD: list[object] = [
+    pytest.param(lambda c: Credentials(c.access_key, "x" * 40, c.token), None, 0,
+                 "SignatureDoesNotMatch", id="wrong secret"),
+    pytest.param(lambda c: c, _alter_body, 0, "SignatureDoesNotMatch", id="altered body"),
+    pytest.param(lambda c: c, _other_host, 0, "SignatureDoesNotMatch", id="altered host"),
+    pytest.param(lambda c: c, None, 301, "SignatureDoesNotMatch", id="skew beyond 5 minutes"),
+    pytest.param(lambda c: c, None, -301, "SignatureDoesNotMatch",
+                 id="skew beyond 5 minutes ahead"),
+    pytest.param(lambda c: c, None, -3700, "ExpiredToken", id="expired token"),
+    pytest.param(lambda c: c, None, -3701, "ExpiredToken",
+                 id="expired token the store has forgotten"),
+    pytest.param(lambda c: Credentials(c.access_key, c.secret_key, "v1.forged"), None, 0,
+                 "InvalidClientTokenId", id="forged token"),
+    pytest.param(lambda c: Credentials("ASIAAAAAAAAAAAAAAAAA", c.secret_key, c.token), None,
+                 0, "InvalidClientTokenId", id="unknown access key"),
+    pytest.param(lambda c: c, _drop_token, 0, "InvalidClientTokenId",
+                 id="session key without its token"),
+]
+
+
+CHAIN = {"Action": "AssumeRole", "RoleArn": A.role("ReadOnly"), "RoleSessionName": "next"}
+
+
+def test_signed_assume_role_control(custom: Core) -> None:
+    """The request of the table below, unaltered, is accepted (so each refusal is real)."""
+    assert custom.call(CHAIN, session_creds(custom)).status == 200
+
+
+@pytest.mark.parametrize(("mutate", "tamper", "later", "expected"), BAD)
+def test_refused(custom: Core, mutate: Callable[[Credentials], Credentials],
+                 tamper: Callable[[QueryRequest], QueryRequest] | None, later: int,
+                 expected: str) -> None:
+    core = custom
+    if later < -3600:  # issue the session an hour ago: it has expired by now
+        real = core.clock.t
+        core.clock.t = real + later
+        good = session_creds(core)
+        core.clock.t = real
+        if later == -3701:  # the store dropped it: only the token's MAC still tells
+            core.store._clock = lambda: 1e12  # type: ignore[method-assign]
+    else:
+        good = session_creds(core)
+        core.clock.t += later
+    before = core.stored_sessions()
+    r = core.call(CHAIN, mutate(good), tamper=tamper)
+    assert code(r) == expected, r.body
+    assert r.status == 403
+    assert core.stored_sessions() <= before  # nothing new (an expired entry may go)
+    assert any(e.get("errorCode") == expected for e in core.sink.records)
+
+
+def test_unsigned_request_refused(core: Core) -> None:
+    r = core.call(WHO)
+    assert code(r) == "MissingAuthenticationToken" and r.status == 403
+
+
+def test_wrong_service_scope(core: Core) -> None:
+    from tests.sts.conftest import signed_request
+
+    req = signed_request({"Version": "2011-06-15", **WHO}, session_creds(core), service="iam")
+    r = core.svc.handle(req)
+    assert code(r) == "IncompleteSignature"
+
+
+def test_revoked_sessions(custom: Core) -> None:
+    old = session_creds(custom)
+    custom.clock.t += 5
+    custom.svc.credentials.revoke_role_sessions(A.role("Developer"))
+    custom.clock.t += 5
+    new = session_creds(custom)
+    target = {"Action": "AssumeRole", "RoleArn": A.role("ReadOnly"), "RoleSessionName": "x2"}
+    assert code(custom.call(target, old)) == "AccessDenied"
+    assert custom.call(target, new).status == 200
