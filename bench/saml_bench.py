@@ -97,7 +97,7 @@ def run(crypto: XmlCrypto, seconds: float, work: Path, verify_sp: bool
     config = config.model_copy(update={"saml": config.saml.model_copy(update={
         "service_providers": {SP: SamlSpOptions(aws_attributes=True)}})})
     comps = build_components(config, demo=True, auditor=Auditor(NullSink()))
-    iam = comps.extras["iam"]
+    iam = comps.iam
     idp = SamlIdp(SamlDeps(
         config.saml, config.issuer, comps.keys, comps.store, comps.auditor, comps.sessions,
         load_metadata(config.metadata_dirs, [aws_sp(config.issuer)]), b"s" * 32,

@@ -38,6 +38,7 @@ class Components:
     throttle: Throttle
     login: LoginService
     secret: bytes
+    iam: IamModel
     demo: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -63,7 +64,7 @@ def build_components(config: Config, *, demo: bool = False, auditor: Auditor | N
     login = LoginService(directory, sessions, throttle, auditor)
     iam = IamModel.from_config(config.iam, config.issuer, demo=demo)
     return Components(config, store, directory, keys, auditor, sessions, throttle, login,
-                      secret, demo, extras={"iam": iam, "roles_for": _roles_for(iam)})
+                      secret, iam, demo, extras={"roles_for": _roles_for(iam)})
 
 
 def _roles_for(iam: IamModel) -> Callable[[IdpSession], list[str]]:

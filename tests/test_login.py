@@ -289,3 +289,22 @@ def test_account_page_lists_mapped_roles(tmp_path: Path, demo_keys_dir: Path, us
     shown = set(re.findall(r"arn:aws:iam::111122223333:role/(\w+)", page))
     assert shown == roles
     comps.close()
+
+
+def test_trusted_proxy_forwarded_address_is_the_client_address(tmp_path: Path,
+                                                               demo_keys_dir: Path) -> None:
+    app, comps, sink = make_app(config(tmp_path, demo_keys_dir, web={"trusted_proxies": 1}))
+    c = app.test_client()
+    token = csrf(c, "/login?reauth=1")
+    c.post("/login", data={"username": "alice", "password": "nope", "csrf_token": token},
+           headers={"X-Forwarded-For": "198.51.100.23"})
+    assert sink.records[-1]["sourceIPAddress"] == "198.51.100.23"
+    comps.close()
+
+
+def test_forwarded_address_is_ignored_without_trusted_proxies(client: FlaskClient,
+        env: tuple[Flask, Components, MemorySink, CountingDirectory]) -> None:
+    token = csrf(client, "/login?reauth=1")
+    client.post("/login", data={"username": "alice", "password": "nope", "csrf_token": token},
+                headers={"X-Forwarded-For": "198.51.100.23"})
+    assert env[2].records[-1]["sourceIPAddress"] == "127.0.0.1"

@@ -13,14 +13,13 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Flask, redirect, render_template, request
-from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from idp.errors import UnavailableError
 from idp.oidc import Grantee, JsonResult, OAuthError, OAuthRequest, build_provider, session_sid
 from idp.oidc.authorize import NeedConsent, NeedLogin, Redirect, Result, ShowError
 from idp.oidc.provider import OidcProvider
-from idp.web import security
+from idp.web import fastpath, security
 from idp.web.context import (
     components,
     current_session,
@@ -262,21 +261,12 @@ def _unavailable(exc: UnavailableError) -> Response:
 
 def init_app(app: Flask, comps: Any) -> None:
     """Build the provider once (``comps.extras["oidc"]``) and register the blueprint."""
-    roles = comps.extras.get("iam")
-    if roles is None:
-        from idp.iam import IamModel
-
-        roles = IamModel.from_config(comps.config.iam, comps.config.issuer, demo=comps.demo)
     provider = build_provider(comps.config, keys=comps.keys, store=comps.store,
-                              auditor=comps.auditor, roles=roles, demo=comps.demo)
+                              auditor=comps.auditor, roles=comps.iam, demo=comps.demo)
     comps.extras["oidc"] = provider
     app.register_blueprint(bp)
     # the M2M endpoints skip Flask's per-request machinery (see idp.web.oidc_fast); inside
     # ProxyFix when there is one, so client addresses are the same as Flask's
-    outer: Any = app.wsgi_app
-    fast = functools.partial(FastOAuth, provider=provider, max_body=comps.config.web.max_form_bytes,
-                             tls=comps.config.tls)
-    if isinstance(outer, ProxyFix):
-        outer.app = fast(outer.app)
-    else:
-        app.wsgi_app = fast(outer)  # type: ignore[method-assign]
+    fastpath.install(app, functools.partial(
+        FastOAuth, provider=provider, max_body=comps.config.web.max_form_bytes,
+        tls=comps.config.tls))

@@ -22,16 +22,17 @@ from idp.audit import RequestInfo
 from idp.errors import UnavailableError
 from idp.oidc import JsonResult, OAuthRequest
 from idp.oidc.provider import OidcProvider
-from idp.web.security import CSP
+from idp.web.fastpath import (
+    TOO_LARGE,
+    StartResponse,
+    WsgiApp,
+    base_headers,
+    form_body,
+    is_form_post,
+    send,
+)
 
 log = logging.getLogger("idp.web.oidc")
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-_STATUS = {200: "200 OK", 400: "400 Bad Request", 401: "401 Unauthorized",
-           403: "403 Forbidden", 413: "413 Content Too Large", 500: "500 Internal Server Error",
-           503: "503 Service Unavailable"}
-_BASE_HEADERS = [("Content-Type", "application/json"), ("Content-Security-Policy", CSP),
-                 ("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
-                 ("Referrer-Policy", "no-referrer"), ("Cross-Origin-Opener-Policy", "same-origin")]
 
 
 class FastOAuth:
@@ -44,27 +45,18 @@ class FastOAuth:
             "/oauth2/token": provider.token, "/oauth2/introspect": provider.introspect,
             "/oauth2/revoke": provider.revoke}
         self.max_body = max_body
-        self.headers = list(_BASE_HEADERS)
-        if tls:
-            self.headers.append(("Strict-Transport-Security",
-                                 "max-age=31536000; includeSubDomains"))
+        self.headers = base_headers("application/json", tls=tls)
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse
                  ) -> Iterable[bytes]:
         handler = self.routes.get(environ.get("PATH_INFO", ""))
-        ctype = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
-        if handler is None or environ.get("REQUEST_METHOD") != "POST" or \
-                ctype != "application/x-www-form-urlencoded":
+        if handler is None or not is_form_post(environ):
             return self.app(environ, start_response)
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > self.max_body:
+        raw = form_body(environ, self.max_body)
+        if not isinstance(raw, bytes) or raw is TOO_LARGE:
             return self._send(start_response, JsonResult(
                 {"error": "invalid_request", "error_description": "request body too large"},
                 413))
-        raw = environ["wsgi.input"].read(length) if length else b""
         try:
             pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True,
                               max_num_fields=100)
@@ -93,8 +85,8 @@ class FastOAuth:
                                 500)
         return self._send(start_response, result)
 
-    def _send(self, start_response: Callable[..., Any], result: JsonResult) -> Iterable[bytes]:
+    def _send(self, start_response: StartResponse, result: JsonResult) -> Iterable[bytes]:
         body = json.dumps(result.body, separators=(",", ":")).encode()
-        headers = [*self.headers, *result.headers.items(), ("Content-Length", str(len(body)))]
-        start_response(_STATUS.get(result.status, f"{result.status} Error"), headers)
-        return [body]
+        own = {k.lower() for k in result.headers}
+        headers = [(k, v) for k, v in self.headers if k.lower() not in own]
+        return send(start_response, result.status, [*headers, *result.headers.items()], body)

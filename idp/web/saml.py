@@ -100,13 +100,7 @@ def slo() -> Response:
 
 def _roles_for(comps: Components) -> Any:
     def roles_for(groups: list[str], attributes: dict[str, str], sp: str) -> list[Any]:
-        model = comps.extras.get("iam")
-        if model is None:
-            from idp.iam.model import IamModel
-
-            model = comps.extras["iam"] = IamModel.from_config(
-                comps.config.iam, comps.config.issuer, demo=comps.demo)
-        grants: list[Any] = model.roles_for(groups, attributes, sp, kind="saml")
+        grants: list[Any] = comps.iam.roles_for(groups, attributes, sp, kind="saml")
         return grants
 
     return roles_for

@@ -18,6 +18,17 @@ from idp.web.context import components
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 DEVICE_COOKIE = "idp_device"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def hsts() -> str:
+    return "max-age=31536000; includeSubDomains"
 
 
 def _secure() -> bool:
@@ -32,15 +43,12 @@ def _ensure_csrf_binding() -> None:
 
 def _headers(resp: Response) -> Response:
     h = resp.headers
-    h.setdefault("Content-Security-Policy", CSP)
-    h.setdefault("X-Content-Type-Options", "nosniff")
-    h.setdefault("X-Frame-Options", "DENY")
-    h.setdefault("Referrer-Policy", "no-referrer")
-    h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    for name, value in SECURITY_HEADERS.items():
+        h.setdefault(name, value)
     if resp.mimetype == "text/html":
         h.setdefault("Cache-Control", "no-store")
     if components().config.tls:
-        h.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        h.setdefault("Strict-Transport-Security", hsts())
     binding = g.get("idp_csrf_binding")
     if binding:
         resp.set_cookie(CSRF_COOKIE, binding, httponly=True, samesite="Lax", secure=_secure(),

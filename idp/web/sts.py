@@ -15,18 +15,16 @@ import json
 from typing import Any
 
 from flask import Blueprint, Flask, render_template, request
-from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from idp.app import Components
-from idp.iam import IamModel
 from idp.iam.query import QueryCaller, handle_iam_query
 from idp.iam.query_xml import error as iam_error
 from idp.sts import StsError, StsService, StsSettings, build_request
 from idp.sts.authz import DecisionQuery, decide
 from idp.sts.credentials import LongTermKey
 from idp.sts.saml import AWS_ATTR, NS, parse_safely
-from idp.web import security
+from idp.web import fastpath, security
 from idp.web.context import components, form_csrf_token, request_info
 from idp.web.sts_fast import FastSts
 
@@ -36,14 +34,6 @@ bp = Blueprint("sts", __name__)
 def service() -> StsService:
     svc: StsService = components().extras["sts"]
     return svc
-
-
-def _model(comps: Components) -> IamModel:
-    model = comps.extras.get("iam")
-    if model is None:
-        model = IamModel.from_config(comps.config.iam, comps.config.issuer, demo=comps.demo)
-        comps.extras["iam"] = model
-    return model
 
 
 def init_app(app: Flask, comps: Components) -> None:
@@ -56,19 +46,14 @@ def init_app(app: Flask, comps: Components) -> None:
                                                  k.principal_arn, user_id)
     settings = StsSettings(comps.config.issuer, cfg.saml_clock_skew, cfg.token_clock_skew,
                            cfg.default_duration, cfg.region)
-    svc = StsService(settings, _model(comps), comps.keys, comps.store, comps.auditor,
+    svc = StsService(settings, comps.iam, comps.keys, comps.store, comps.auditor,
                      comps.secret, long_term=long_term)
     comps.extras["sts"] = svc
     app.register_blueprint(bp)
     # SDK requests skip Flask's per-request machinery (idp.web.sts_fast); inside ProxyFix
     # when there is one, so client addresses are the same as Flask's
-    outer: Any = app.wsgi_app
-    fast = functools.partial(FastSts, service=svc, max_body=comps.config.web.max_form_bytes,
-                             tls=comps.config.tls)
-    if isinstance(outer, ProxyFix):
-        outer.app = fast(outer.app)
-    else:
-        app.wsgi_app = fast(outer)  # type: ignore[method-assign]
+    fastpath.install(app, functools.partial(
+        FastSts, service=svc, max_body=comps.config.web.max_form_bytes, tls=comps.config.tls))
 
 
 def _query_request() -> Any:

@@ -29,7 +29,7 @@ def core(tmp_path: Path, keys: Path, **saml: object) -> SamlIdp:
     cfg = make_config(tmp_path, keys, saml=saml)
     comps = build_components(cfg, demo=True, auditor=Auditor(MemorySink()))
     ids = (f"_id{n}" for n in itertools.count())
-    iam = comps.extras["iam"]
+    iam = comps.iam
     return SamlIdp(SamlDeps(cfg.saml, cfg.issuer, comps.keys, comps.store, comps.auditor,
                             comps.sessions, load_metadata([], [aws_sp(cfg.issuer)]), b"k" * 32,
                             lambda g, a, sp: iam.roles_for(g, a, sp, kind="saml"),

@@ -117,7 +117,7 @@ def test_idp_initiated_sso_to_builtin_aws_sp(federation: Federation) -> None:
               for a in assertion.iterfind(".//saml:Attribute", NS)}
     assert set(values[AWS + "Role"]) == ALICE_ROLES
     assert re.fullmatch(r"[\w+=,.@-]{2,64}", values[AWS + "RoleSessionName"][0], re.ASCII)
-    model = idp.components.extras["iam"]
+    model = idp.components.iam
     cap = min(model.role(r.split(",")[0]).max_session_duration for r in values[AWS + "Role"])
     assert 900 <= int(values[AWS + "SessionDuration"][0]) <= cap
     assert values[AWS + "SourceIdentity"] == ["alice"]
