@@ -106,6 +106,10 @@ def demo(host: str, port: int, keys_dir: str, metadata_dirs: tuple[str, ...]) ->
     click.echo(f"  login      {base}/login")
     click.echo(f"  account    {base}/account")
     click.echo(f"  health     {base}/healthz  {base}/readyz")
+    click.echo(f"  SAML       {base}/saml/metadata")
+    click.echo(f"  AWS SSO    {base}/saml/idp-initiated?sp=urn:amazon:webservices")
+    click.echo(f"  OIDC       {base}/.well-known/openid-configuration")
+    click.echo(f"  STS        aws sts get-caller-identity --endpoint-url {base}/sts")
     for user, password, groups in DEMO_LOGINS:
         click.echo(f"  user       {user} / {password}  ({groups})")
     run_simple(host, port, app, threaded=True, use_reloader=False)
