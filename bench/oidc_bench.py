@@ -218,9 +218,11 @@ def main() -> None:
     print(f"\nPython {platform.python_version()}, {args.alg}, gunicorn gthread x{args.threads}"
           f" on core 0, {args.connections} keep-alive connections from core 1, median of "
           f"{args.repeats} runs of <= {args.seconds:g} s / {args.requests} requests")
-    print("| operation | requests | per second |\n| --- | ---: | ---: |")
+    floor = results["baseline: GET /healthz (HTTP floor of this server)"][0]
+    print("| operation | requests | per second | vs /healthz |\n| --- | ---: | ---: | ---: |")
     for name, (rate, ok, bad) in results.items():
-        print(f"| {name} | {ok + bad} ({bad} failed) | {rate:,.0f} |")
+        ratio = f"{rate / floor:.2f}" if not name.startswith("in process") else "-"
+        print(f"| {name} | {ok + bad} ({bad} failed) | {rate:,.0f} | {ratio} |")
 
 
 def in_process(args: argparse.Namespace) -> dict[str, tuple[float, int, int]]:
@@ -263,6 +265,11 @@ def median_of(repeats: int, once: Callable[[], tuple[float, int, int]]
 def bench(base: str, port: int, args: argparse.Namespace) -> dict[str, tuple[float, int, int]]:
     results: dict[str, tuple[float, int, int]] = {}
     reps = args.repeats
+    # baseline, same server and load generator: GET /healthz (a Flask route that does nothing)
+    health = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    results["baseline: GET /healthz (HTTP floor of this server)"] = median_of(reps, lambda: run(
+        port, args.connections, args.requests, args.seconds, lambda c, b: health,
+        lambda b: b'"ok"' in b))
     cc = request("/oauth2/token", "grant_type=client_credentials", SERVICE)
     warm = (lambda c, b: cc), (lambda b: b"access_token" in b)
     run(port, args.connections, 500, 5, *warm)
