@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from idp.iam.model import IamModel
 
 
-def build_from_config(cls: type[IamModel], cfg: IamConfig, error: Any) -> IamModel:
+def build_from_config(cls: type[IamModel], cfg: IamConfig, error: Any,
+                      saml_aud: list[str]) -> IamModel:
     from idp.iam.model import (
         Account,
         ManagedPolicy,
@@ -97,7 +98,7 @@ def build_from_config(cls: type[IamModel], cfg: IamConfig, error: Any) -> IamMod
         a = acct(rc.account, f"{where}.account")
         arn = f"arn:aws:iam::{a}:role{rc.path}{rc.name}"
         trust_doc = rc.trust_policy or trust_policy_for(
-            [p for p in saml if p.account == a], [o for o in oidc if o.account == a])
+            [p for p in saml if p.account == a], [o for o in oidc if o.account == a], saml_aud)
         trust = policy(trust_doc, "trust", f"{rc.name}/trust", f"{where}.trust_policy")
         inline = [policy(doc, "identity", name, f"{where}.inline_policies.{name}")
                   for name, doc in rc.inline_policies.items()]

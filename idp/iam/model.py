@@ -24,7 +24,13 @@ from idp.iam.mapping import MappingRule, ProviderKind, RoleGrant, grants_for
 from idp.iam.policy import Policy, parse_policy
 
 MODEL_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
-SAML_AUDIENCES = ["https://signin.aws.amazon.com/saml", "urn:amazon:webservices"]
+AWS_SIGNIN_SAML = "https://signin.aws.amazon.com/saml"
+
+
+def saml_recipients(issuer: str) -> list[str]:
+    """The consumer URLs AWS-style assertions are presented to: AWS's sign-in endpoint and the
+    IdP's own federation page.  ``saml:aud`` holds one of them (the assertion's Recipient)."""
+    return [AWS_SIGNIN_SAML, issuer.rstrip("/") + "/federation/saml"]
 
 
 def entity_id(prefix: str, arn: str) -> str:
@@ -91,14 +97,16 @@ class Account:
     scps: tuple[Policy, ...] = ()
 
 
-def trust_policy_for(saml: Sequence[SamlProvider], oidc: Sequence[OidcProvider]) -> dict[str, Any]:
-    """The default trust policy: every SAML and OIDC provider of the account, with audiences."""
+def trust_policy_for(saml: Sequence[SamlProvider], oidc: Sequence[OidcProvider],
+                     saml_aud: Sequence[str]) -> dict[str, Any]:
+    """The default trust policy: every SAML and OIDC provider of the account, with audiences
+    (``SAML:aud`` = the consumer URLs, ``<provider>:aud`` = the client IDs)."""
     statements: list[dict[str, Any]] = []
     for p in saml:
         statements.append({
             "Effect": "Allow", "Principal": {"Federated": p.arn},
             "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession", "sts:SetSourceIdentity"],
-            "Condition": {"StringEquals": {"SAML:aud": SAML_AUDIENCES}},
+            "Condition": {"StringEquals": {"SAML:aud": list(saml_aud)}},
         })
     for o in oidc:
         statements.append({
@@ -187,7 +195,7 @@ class IamModel:
             return demo_model(issuer) if demo else cls()
         from idp.iam.config_build import build_from_config
 
-        return build_from_config(cls, cfg, ConfigError)
+        return build_from_config(cls, cfg, ConfigError, saml_recipients(issuer))
 
 
 def demo_model(issuer: str) -> IamModel:
@@ -198,7 +206,8 @@ def demo_model(issuer: str) -> IamModel:
     saml = SamlProvider(f"arn:aws:iam::{acct}:saml-provider/demo-idp", "demo-idp", acct)
     oidc = OidcProvider(f"arn:aws:iam::{acct}:oidc-provider/{host}", issuer.rstrip("/"), acct,
                         ("demo-cli", "demo-web"), jwks_url=issuer.rstrip("/") + "/oauth2/jwks")
-    trust = parse_policy(trust_policy_for([saml], [oidc]), "trust", "trust")
+    trust = parse_policy(trust_policy_for([saml], [oidc], saml_recipients(issuer)), "trust",
+                         "trust")
     docs: dict[str, tuple[int, dict[str, Any]]] = {
         "Admin": (3600, {"Version": "2012-10-17", "Statement": [
             {"Sid": "AdminAll", "Effect": "Allow", "Action": "*", "Resource": "*"}]}),

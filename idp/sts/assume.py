@@ -158,7 +158,9 @@ def assume_role_with_saml(svc: StsService, req: QueryRequest, caller: Caller | N
     provider_name = principal_arn.rsplit("/", 1)[-1]
     qualifier = base64.b64encode(hashlib.sha1(  # noqa: S324 - AWS's definition
         f"{claims.issuer}{role.account}/{provider_name}".encode()).digest()).decode()
-    saml_ctx: dict[str, Any] = {"saml:aud": claims.audience, "saml:iss": claims.issuer,
+    # IAM User Guide, "Available keys for SAML-based federation": saml:aud comes from the
+    # Recipient of the SubjectConfirmationData, not from the Audience
+    saml_ctx: dict[str, Any] = {"saml:aud": claims.recipient, "saml:iss": claims.issuer,
                                 "saml:sub": claims.subject, "saml:sub_type": claims.subject_type,
                                 "saml:namequalifier": qualifier}
     for attr, values in claims.attributes.items():

@@ -55,6 +55,7 @@ class SamlClaims:
     subject: str
     subject_format: str
     audience: str
+    recipient: str  # SubjectConfirmationData Recipient: AWS's `saml:aud`
     not_on_or_after: float
     roles: tuple[tuple[str, str], ...]  # (role ARN, provider ARN)
     session_name: str | None
@@ -241,7 +242,7 @@ class SamlVerifier:
         name_id = a.find("saml:Subject/saml:NameID", NS)
         if name_id is None or not _text(name_id):
             raise invalid_token("Invalid SAML response: missing NameID")
-        self._confirm(a, now)
+        recipient = self._confirm(a, now)
         attrs: dict[str, list[str]] = {}
         for at in a.iterfind("saml:AttributeStatement/saml:Attribute", NS):
             attrs.setdefault(at.get("Name", ""), []).extend(
@@ -250,7 +251,7 @@ class SamlVerifier:
             assertion_id=a.get("ID", ""), issuer=issuer, subject=_text(name_id),
             subject_format=name_id.get("Format",
                                        "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"),
-            audience=audience, not_on_or_after=not_after,
+            audience=audience, recipient=recipient, not_on_or_after=not_after,
             roles=tuple(_role_pair(v) for v in attrs.get(AWS_ATTR + "Role", [])),
             session_name=_first(attrs.get(AWS_ATTR + "RoleSessionName")),
             session_duration=_duration(attrs.get(AWS_ATTR + "SessionDuration")),
@@ -260,7 +261,7 @@ class SamlVerifier:
             source_identity=_first(attrs.get(AWS_ATTR + "SourceIdentity")),
             attributes=attrs, session_not_on_or_after=_session_end(a))
 
-    def _confirm(self, a: etree._Element, now: float) -> None:
+    def _confirm(self, a: etree._Element, now: float) -> str:
         """SAML Profiles §4.1.4.2: a bearer confirmation for our consumer, still valid."""
         for sc in a.iterfind("saml:Subject/saml:SubjectConfirmation", NS):
             if sc.get("Method") != BEARER:
@@ -273,7 +274,7 @@ class SamlVerifier:
             if _time(data.get("NotOnOrAfter"), "SubjectConfirmationData NotOnOrAfter") \
                     <= now - self.skew:
                 raise expired_token("Assertion has expired")
-            return
+            return str(data.get("Recipient"))
         raise invalid_token("Invalid SAML response: no bearer SubjectConfirmation")
 
     def mark_used(self, claims: SamlClaims) -> None:

@@ -53,8 +53,11 @@ def test_demo_oidc_grants_use_oidc_provider(demo: IamModel) -> None:
 
 
 @pytest.mark.parametrize(("principal", "action", "context", "expect"), [
+    pytest.param(SAML, "sts:AssumeRoleWithSAML",
+                 {"saml:aud": "http://127.0.0.1:8000/federation/saml"},
+                 "Allowed", id="saml-aud-is-our-federation-consumer"),
     pytest.param(SAML, "sts:AssumeRoleWithSAML", {"saml:aud": "urn:amazon:webservices"},
-                 "Allowed", id="saml-urn-audience"),
+                 "ImplicitlyDenied", id="saml-aud-is-a-recipient-url-not-the-audience-urn"),
     pytest.param(SAML, "sts:TagSession", {"saml:aud": "https://signin.aws.amazon.com/saml"},
                  "Allowed", id="saml-tag-session"),
     pytest.param(SAML, "sts:AssumeRoleWithSAML", {"saml:aud": "https://other"},

@@ -115,7 +115,7 @@ def custom_model(issuer: str = ISSUER) -> IamModel:
     federated = [
         {"Effect": "Allow", "Principal": {"Federated": saml.arn},
          "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession", "sts:SetSourceIdentity"],
-         "Condition": {"StringEquals": {"SAML:aud": "urn:amazon:webservices"}}},
+         "Condition": {"StringEquals": {"SAML:aud": issuer + "/federation/saml"}}},
         {"Effect": "Allow", "Principal": {"Federated": oidc.arn},
          "Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"],
          "Condition": {"StringEquals": {f"{host}:aud": ["demo-cli", "demo-web"]}}},

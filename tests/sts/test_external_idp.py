@@ -59,7 +59,7 @@ def partner(keyring: KeyRing, partner_key: SigningKey) -> Core:
     trust = parse_policy({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Federated": PROVIDER},
          "Action": "sts:AssumeRoleWithSAML",
-         "Condition": {"StringEquals": {"SAML:aud": "https://signin.aws.amazon.com/saml"}}}]},
+         "Condition": {"StringEquals": {"SAML:aud": ISSUER + "/federation/saml"}}}]},
         "trust", "trust")
     perm = parse_policy({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"}]}, "identity", "p")
