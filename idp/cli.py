@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +162,49 @@ def keys_list(directory: str, as_json: bool) -> None:
 def _print_keys(directory: Path) -> None:
     for e in list_keys(directory):
         click.echo(f"{e['state']:8} {e['alg']}  {e['kid']}  {e['created']}")
+
+
+@main.group()
+def sts() -> None:
+    """Operate the STS."""
+
+
+@sts.command("revoke-sessions")
+@click.option("--config", "config_path", envvar="IDP_CONFIG", required=True,
+              type=click.Path(dir_okay=False))
+@click.option("--before", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
+              help="revoke sessions issued before this time (default: now; naive = UTC)")
+@click.argument("role_arn")
+def sts_revoke_sessions(config_path: str, before: datetime | None, role_arn: str) -> None:
+    """Refuse every temporary credential of ROLE_ARN issued before a time (AWS's "revoke
+    active sessions"): later requests signed with them get ``ExpiredToken``/``AccessDenied``."""
+    from idp.audit import Auditor, RequestInfo, open_sink
+    from idp.iam import IamModel
+    from idp.store import open_store
+    from idp.sts.credentials import CredentialStore
+
+    config = _load(config_path)
+    try:
+        IamModel.from_config(config.iam, config.issuer).role(role_arn)
+    except IdpError as exc:
+        raise click.ClickException(f"no role `{role_arn}`") from exc
+    if before is not None and before.tzinfo is None:
+        before = before.replace(tzinfo=UTC)
+    store = open_store(config.store.url, socket_timeout=config.store.socket_timeout)
+    try:
+        when = CredentialStore(store, config.secret_key.encode(), time.time).revoke_role_sessions(
+            role_arn, int(before.timestamp()) if before else None)
+    except IdpError as exc:
+        raise click.ClickException(exc.description) from exc
+    finally:
+        store.close()
+    auditor = Auditor(open_sink(config.audit.sink, config.audit.path))
+    auditor.emit("RevokeRoleSessions", RequestInfo(user_agent="idp-cli"), identity_type="Admin",
+                 resources=[{"ARN": role_arn, "type": "AWS::IAM::Role"}],
+                 additional={"issuedBefore": when})
+    auditor.close()
+    click.echo(f"sessions of {role_arn} issued before "
+               f"{datetime.fromtimestamp(when, UTC).isoformat()} are revoked")
 
 
 main.add_command(users)
