@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +25,10 @@ from idp.oidc.errors import OAuthError
 
 ALGS: tuple[Alg, ...] = ("RS256", "ES256")
 AT_TYP = "at+jwt"
+VERIFIED_CACHE_SIZE = 8192
+"""How many verified tokens a :class:`TokenSigner` remembers (exact strings, oldest out)."""
+VERIFIED_CACHE_MAX_LEN = 4096
+"""Longer tokens are verified every time (bounds the cache to ~32 MiB)."""
 
 
 def _import(private_key: Any) -> RSAKey | ECKey:
@@ -53,6 +59,13 @@ class TokenSigner:
                          for alg in ALGS for k in [keys.active(alg)]}
         self._verifying = {k.kid: (k.alg, _import(k.private_key.public_key()))
                            for k in keys.published()}
+        # token -> (lower-cased typ header, claims) for tokens whose signature and issuer
+        # verified with the key set above, which is fixed for this signer's life (keys are
+        # loaded once, a rotation restarts the process): a JWS is the same bytes every time,
+        # so its signature need not be checked again.  Time and audience are re-checked on
+        # every call, and callers still check revocation in the store.
+        self._verified: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def sign(self, claims: dict[str, Any], *, alg: Alg = "RS256", typ: str = "JWT") -> str:
         """A compact JWS with ``kid`` in the header."""
@@ -64,6 +77,11 @@ class TokenSigner:
         """Verify signature, ``iss``, ``exp``/``nbf`` and ``aud``; raise ``invalid_token``."""
         if not token or len(token) > 16384 or token.count(".") != 2:
             raise OAuthError("invalid_token", "malformed token")
+        hit = self._verified.get(token)
+        if hit is not None:
+            if typ is not None and hit[0] not in (typ, f"application/{typ}"):
+                raise OAuthError("invalid_token", "wrong token type", debug=hit[0])
+            return self._check_claims(dict(hit[1]), audience, check_exp)
         header = unverified_header(token)
         alg, kid = header.get("alg"), header.get("kid")
         if alg not in ALGS:
@@ -78,9 +96,23 @@ class TokenSigner:
             claims = dict(jwt.decode(token, known[1], algorithms=[alg]).claims)
         except (JoseError, ValueError) as exc:
             raise OAuthError("invalid_token", "bad token signature", debug=str(exc)) from exc
-        now = self.clock()
         if claims.get("iss") != self.issuer:
             raise OAuthError("invalid_token", "wrong issuer")
+        checked = self._check_claims(claims, audience, check_exp)
+        if len(token) <= VERIFIED_CACHE_MAX_LEN:
+            self._remember(token, htyp, claims)
+        return checked
+
+    def _remember(self, token: str, htyp: str, claims: dict[str, Any]) -> None:
+        with self._lock:
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)  # the oldest
+            self._verified[token] = (htyp, dict(claims))
+
+    def _check_claims(self, claims: dict[str, Any], audience: str | None,
+                      check_exp: bool) -> dict[str, Any]:
+        """RFC 7519 §4.1.3-4.1.5: ``aud``, ``exp`` and ``nbf`` (30 s of skew for ``nbf``)."""
+        now = self.clock()
         exp = claims.get("exp")
         if not isinstance(exp, int | float):
             raise OAuthError("invalid_token", "token has no expiry")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from pathlib import Path
@@ -309,3 +310,90 @@ def test_signing_never_parses_a_pem_key(keys_dir: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(serialization, "load_der_private_key", refuse)
     token = signer.sign({"iss": ISSUER, "aud": ISSUER, "exp": int(T0) + 5}, typ=AT_TYP)
     assert signer.verify(token, typ=AT_TYP, audience=ISSUER)["iss"] == ISSUER
+
+
+# -- verified-token cache: a second verify skips only the signature, never the rest ----------
+
+def base64url(claims: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+
+
+def _cached(keys_dir: Path, clock: Clock, **claims: Any) -> tuple[TokenSigner, str]:
+    signer = TokenSigner(KeyRing.load(keys_dir), ISSUER, clock)
+    token = signer.sign({"iss": ISSUER, "aud": ISSUER, "exp": int(T0) + 60, "jti": "j",
+                         **claims}, typ=AT_TYP)
+    assert signer.verify(token, typ=AT_TYP, audience=ISSUER)["jti"] == "j"  # now cached
+    return signer, token
+
+
+def test_cached_token_still_expires(keys_dir: Path) -> None:
+    clock = Clock()
+    signer, token = _cached(keys_dir, clock)
+    clock.now = T0 + 60
+    with pytest.raises(OAuthError, match="token expired"):
+        signer.verify(token, typ=AT_TYP, audience=ISSUER)
+
+
+def test_cached_token_still_checked_for_audience_and_type(keys_dir: Path) -> None:
+    signer, token = _cached(keys_dir, Clock())
+    with pytest.raises(OAuthError, match="wrong audience"):
+        signer.verify(token, typ=AT_TYP, audience="https://other.example")
+    with pytest.raises(OAuthError, match="wrong token type"):
+        signer.verify(token, typ="jwt", audience=ISSUER)
+
+
+def test_tampered_copy_of_a_cached_token_is_refused(keys_dir: Path) -> None:
+    """The cache key is the exact token: any changed byte misses it and fails the signature."""
+    signer, token = _cached(keys_dir, Clock())
+    head, payload, sig = token.split(".")
+    forged_payload = base64url({"iss": ISSUER, "aud": ISSUER, "exp": int(T0) + 60,
+                                "jti": "j", "scope": "admin"})
+    for forged in (f"{head}.{forged_payload}.{sig}", token[:-2] + ("AA" if token[-2:] != "AA"
+                                                                     else "BB")):
+        with pytest.raises(OAuthError):
+            signer.verify(forged, typ=AT_TYP, audience=ISSUER)
+
+
+def test_expired_or_bad_tokens_are_never_cached(keys_dir: Path) -> None:
+    clock = Clock()
+    signer = TokenSigner(KeyRing.load(keys_dir), ISSUER, clock)
+    expired = signer.sign({"iss": ISSUER, "aud": ISSUER, "exp": int(T0) - 1}, typ=AT_TYP)
+    foreign = signer.sign({"iss": "https://evil.example", "aud": ISSUER, "exp": int(T0) + 60},
+                          typ=AT_TYP)
+    for token in (expired, foreign):
+        with pytest.raises(OAuthError):
+            signer.verify(token, typ=AT_TYP, audience=ISSUER)
+    assert not signer._verified
+
+
+def test_verified_cache_is_bounded(keys_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from idp.oidc import jose
+
+    monkeypatch.setattr(jose, "VERIFIED_CACHE_SIZE", 3)
+    signer = TokenSigner(KeyRing.load(keys_dir), ISSUER, Clock())
+    tokens = [signer.sign({"iss": ISSUER, "aud": ISSUER, "exp": int(T0) + 60, "jti": str(i)},
+                          typ=AT_TYP) for i in range(5)]
+    for t in tokens:
+        signer.verify(t, typ=AT_TYP, audience=ISSUER)
+    assert list(signer._verified) == tokens[2:]
+
+
+def test_revoked_token_inactive_even_when_its_signature_is_cached(keys_dir: Path) -> None:
+    from idp.oidc.endpoints import introspect, revoke
+
+    clock = Clock()
+    client = OidcClientConfig(client_id="svc", client_secret="x",
+                              grant_types=["client_credentials"], scopes=["roles"])
+    core = make_core(keys_dir, [client], clock)
+    svc = core.clients.get("svc")
+    assert svc is not None
+    at = issue(core, Grant(svc, ["roles"]))["access_token"]
+    basic = "Basic " + base64.b64encode(b"svc:x").decode()
+
+    def call(endpoint: Any) -> Any:
+        return endpoint(core, OAuthRequest({"token": at}, authorization=basic))
+
+    assert call(introspect).body["active"] is True
+    assert at in core.signer._verified
+    assert call(revoke).status == 200
+    assert call(introspect).body == {"active": False}
