@@ -53,13 +53,17 @@ def config_check(file: str) -> None:
               type=click.Path(dir_okay=False), help="YAML configuration file")
 @click.option("--bind", default="127.0.0.1:8000", show_default=True)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--server", type=click.Choice(["gunicorn", "granian"]), default="gunicorn",
+              show_default=True, help="gunicorn (gthread), or granian: a Rust HTTP server "
+              "with ~2x gunicorn's requests/s for the machine-to-machine endpoints")
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64),
+              help="request threads per worker")
 @click.option("--certfile", type=click.Path(exists=True, dir_okay=False))
 @click.option("--keyfile", type=click.Path(exists=True, dir_okay=False))
-def serve(config_path: str, bind: str, workers: int, certfile: str | None,
-          keyfile: str | None) -> None:
-    """Run the IdP under gunicorn (refuses to start with a config that has problems)."""
-    from gunicorn.app.base import BaseApplication
-
+def serve(config_path: str, bind: str, workers: int, server: str, threads: int,
+          certfile: str | None, keyfile: str | None) -> None:
+    """Run the IdP under gunicorn or granian (refuses to start with a config that has
+    problems)."""
     from idp.app import create_app
 
     config = _load(config_path)
@@ -68,10 +72,30 @@ def serve(config_path: str, bind: str, workers: int, certfile: str | None,
     if workers > 1 and config.store.url.startswith("memory://"):
         raise click.UsageError("the memory:// store lives in one process: use --workers 1 "
                                "or a Redis store shared by every worker")
+    host, sep, port = bind.rpartition(":")
+    if server == "granian" and (not sep or not port.isdigit() or not 0 < int(port) < 65536):
+        raise click.UsageError("--bind is HOST:PORT for granian")
+    try:
+        create_app(config).extensions["idp"].close()  # fail fast, in the master, on bad keys
+    except IdpError as exc:
+        raise click.ClickException(f"{exc.description} ({exc.debug})") from exc
+    if server == "granian":
+        _run_granian(os.path.abspath(config_path), host.strip("[]") or "127.0.0.1", int(port),
+                     workers, threads, certfile, keyfile)
+    else:
+        _run_gunicorn(config, bind, workers, threads, certfile, keyfile)
+
+
+def _run_gunicorn(config: Config, bind: str, workers: int, threads: int,
+                  certfile: str | None, keyfile: str | None) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    from idp.app import create_app
 
     class _App(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             opts: dict[str, Any] = {"bind": bind, "workers": workers, "accesslog": "-",
+                                    "worker_class": "gthread", "threads": threads,
                                     "certfile": certfile, "keyfile": keyfile}
             for k, v in opts.items():
                 if v is not None:
@@ -80,11 +104,28 @@ def serve(config_path: str, bind: str, workers: int, certfile: str | None,
         def load(self) -> Any:
             return create_app(config)
 
-    try:
-        create_app(config).extensions["idp"].close()  # fail fast, in the master, on bad keys
-    except IdpError as exc:
-        raise click.ClickException(f"{exc.description} ({exc.debug})") from exc
     _App().run()
+
+
+def _run_granian(config_path: str, host: str, port: int, workers: int, threads: int,
+                 certfile: str | None, keyfile: str | None) -> None:
+    """Each granian worker process imports :func:`granian_app`, which reads the same file."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    os.environ["IDP_SERVE_CONFIG"] = config_path
+    Granian("idp.cli:granian_app", address=host, port=port, interface=Interfaces.WSGI,
+            factory=True, workers=workers, blocking_threads=threads, log_access=True,
+            websockets=False, respawn_failed_workers=True,
+            ssl_cert=Path(certfile) if certfile else None,
+            ssl_key=Path(keyfile) if keyfile else None).serve()
+
+
+def granian_app() -> Any:
+    """The WSGI app of one granian worker (the config was checked by ``idp serve``)."""
+    from idp.app import create_app
+
+    return create_app(load_config(os.environ["IDP_SERVE_CONFIG"]))
 
 
 @main.command()

@@ -1,7 +1,8 @@
 """The production path over real HTTP: a real slapd directory and a real Redis store.
 
-`idp serve` (gunicorn, two workers that share nothing but Redis) signs alice in against slapd;
-every later request, whichever worker takes it, finds her session in Redis.
+`idp serve` (two workers that share nothing but Redis, under gunicorn and under granian)
+signs alice in against slapd; every later request, whichever worker takes it, finds her
+session in Redis.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ def _login(http: requests.Session, base: str, username: str, password: str,
                      timeout=10)
 
 
-@pytest.fixture
-def served(tmp_path: Path, slapd: Slapd, redis_url: str) -> Iterator[str]:
+@pytest.fixture(params=["gunicorn", "granian"])
+def served(request: pytest.FixtureRequest, tmp_path: Path, slapd: Slapd,
+           redis_url: str) -> Iterator[str]:
     port = free_port()
     cfg = {
         "issuer": f"http://127.0.0.1:{port}",
@@ -51,7 +53,8 @@ def served(tmp_path: Path, slapd: Slapd, redis_url: str) -> Iterator[str]:
     path.write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "IDP_SECRET_KEY": "k" * 48, "LDAP_PASSWORD": slapd.bind_password}
     proc = subprocess.Popen([IDP, "serve", "--config", str(path), "--bind",
-                             f"127.0.0.1:{port}", "--workers", "2"], env=env,
+                             f"127.0.0.1:{port}", "--workers", "2", "--server",
+                             request.param], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port, 30)

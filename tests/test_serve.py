@@ -15,10 +15,10 @@ from tests.fixtures.servers import free_port, wait_for_port
 IDP = str(Path(sys.executable).parent / "idp")
 
 
-def _config(tmp_path: Path, port: int, **extra: str) -> Path:
+def _config(tmp_path: Path, port: int, scheme: str = "http", **extra: str) -> Path:
     path = tmp_path / "idp.yaml"
     path.write_text(f"""
-issuer: http://127.0.0.1:{port}
+issuer: {scheme}://127.0.0.1:{port}
 secret_key: ${{IDP_SECRET_KEY}}
 store: {{url: "memory://"}}
 directory: {{type: file, file: {{path: {USERS_FILE}}}}}
@@ -64,3 +64,69 @@ def test_serve_runs_gunicorn_with_the_config(tmp_path: Path) -> None:
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
     assert b"Booting worker" in out
+
+
+def _tls_material(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its PKCS#8 key."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(key, hashes.SHA256()))
+    certfile, keyfile = tmp_path / "tls.crt", tmp_path / "tls.key"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return certfile, keyfile
+
+
+def test_serve_runs_granian_over_tls_with_the_same_app(tmp_path: Path) -> None:
+    """`--server granian`: the same app, HSTS under TLS, the machine-to-machine fast path and
+    the Flask pages both answer, the access log is written."""
+    port = free_port()
+    cfg = _config(tmp_path, port, "https")
+    certfile, keyfile = _tls_material(tmp_path)
+    env = {**os.environ, "IDP_SECRET_KEY": "k" * 48}
+    proc = subprocess.Popen([IDP, "serve", "--config", str(cfg), "--bind", f"127.0.0.1:{port}",
+                             "--workers", "1", "--server", "granian", "--certfile",
+                             str(certfile), "--keyfile", str(keyfile)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"https://127.0.0.1:{port}"
+    try:
+        wait_for_port(port, 30)
+        r = requests.get(f"{base}/healthz", timeout=5, verify=str(certfile))
+        assert r.json() == {"status": "ok"}
+        assert "max-age=" in r.headers["Strict-Transport-Security"]
+        page = requests.get(f"{base}/login", timeout=5, verify=str(certfile))
+        assert page.status_code == 200 and "csrf_token" in page.text
+        assert "Secure" in page.headers["Set-Cookie"]
+        bad = requests.post(f"{base}/oauth2/token", data={"grant_type": "client_credentials"},
+                            auth=("nobody", "wrong"), timeout=5, verify=str(certfile))
+        assert bad.status_code == 401 and bad.json()["error"] == "invalid_client"
+        assert "max-age=" in bad.headers["Strict-Transport-Security"]
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    assert b'"GET /healthz HTTP/1.1" 200' in out
+
+
+def test_serve_granian_refuses_a_bind_without_port(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, 1)
+    r = subprocess.run([IDP, "serve", "--config", str(cfg), "--workers", "1", "--server",
+                        "granian", "--bind", "unix:/tmp/idp.sock"], capture_output=True,
+                       text=True, timeout=60, env={**os.environ, "IDP_SECRET_KEY": "k" * 48})
+    assert r.returncode == 2 and "HOST:PORT" in r.stderr
