@@ -1,5 +1,6 @@
 """OIDC grants per second on one core: client credentials, refresh (with rotation) and
-introspection, against the real app under gunicorn pinned to core 0, with this load generator
+introspection, against the real app under gunicorn and under granian (the two servers of
+``idp serve``, one after the other in the same run) pinned to core 0, with this load generator
 pinned to core 1.  127.0.0.1 only, bounded in requests and seconds.
 
     .venv/bin/python bench/oidc_bench.py [--alg RS256|ES256] [--seconds 4] [--requests 20000]
@@ -8,8 +9,8 @@ After the HTTP runs, the same app is called in process (a WSGI call per request,
 to show how much of the time is the HTTP server's.
 
 The generator keeps ``--connections`` keep-alive connections, one request in flight on each,
-on raw non-blocking sockets (a Python HTTP client would be the bottleneck).  The server is
-``gunicorn -k gthread --threads 4 -w 1`` (one process: the memory:// store), the demo clients
+on raw non-blocking sockets (a Python HTTP client would be the bottleneck).  Each server runs
+one worker process (the memory:// store) with 4 request threads, the demo clients
 (``demo-service``, ``demo-web``), audit records written to a file, as in production.
 """
 
@@ -181,20 +182,57 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=20000)
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--servers", default="gunicorn,granian",
+                    help="comma-separated: gunicorn, granian (both by default, same run)")
     ap.add_argument("--repeats", type=int, default=3, help="runs per operation (median)")
     args = ap.parse_args()
+    tables = {}
+    for server in args.servers.split(","):
+        tables[server] = over_http(server, args)
+    os.sched_setaffinity(0, {0})  # the server's core, now free
+    work = Path(tempfile.mkdtemp(prefix="oidc-bench-"))
+    os.environ.update(OIDC_BENCH_DIR=str(work), OIDC_BENCH_PORT="9", OIDC_BENCH_ALG=args.alg)
+    local = in_process(args)
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"\nPython {platform.python_version()}, {args.alg}, server on core 0 ({args.threads} "
+          f"request threads, one worker), {args.connections} keep-alive connections from core 1,"
+          f" median of {args.repeats} runs of <= {args.seconds:g} s / {args.requests} requests")
+    names = list(next(iter(tables.values())))
+    servers = list(tables)
+    print("| operation | " + " | ".join(f"{s} per second (requests, failed)" for s in servers)
+          + (" | granian / gunicorn |" if len(servers) == 2 else " |"))
+    print("| --- | " + " | ".join("---:" for _ in servers)
+          + (" | ---: |" if len(servers) == 2 else " |"))
+    for name in names:
+        cells = [f"{tables[s][name][0]:,.0f} ({sum(tables[s][name][1:])}, {tables[s][name][2]})"
+                 for s in servers]
+        ratio = (f" | {tables[servers[1]][name][0] / tables[servers[0]][name][0]:.2f}x"
+                 if len(servers) == 2 else "")
+        print(f"| {name} | " + " | ".join(cells) + ratio + " |")
+    for name, (rate, ok, bad) in local.items():
+        print(f"| {name} (no server) | {rate:,.0f} ({ok + bad}, {bad}) |")
+
+
+def over_http(server_name: str, args: argparse.Namespace
+              ) -> dict[str, tuple[float, int, int]]:
+    """Start ``server_name`` on core 0 with the bench app and measure from core 1."""
     work = Path(tempfile.mkdtemp(prefix="oidc-bench-"))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "OIDC_BENCH_DIR": str(work), "OIDC_BENCH_PORT": str(port),
-           "OIDC_BENCH_ALG": args.alg}
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    server = subprocess.Popen(
-        ["taskset", "-c", "0", str(gunicorn), "-k", "gthread", "--threads", str(args.threads),
-         "-w", "1", "-b", f"127.0.0.1:{port}", "--keep-alive", "30", "--log-level", "warning",
-         "--chdir", str(ROOT), "--pythonpath", str(ROOT / "bench"), "oidc_bench:app()"],
-        env=env)
+           "OIDC_BENCH_ALG": args.alg, "PYTHONPATH": str(ROOT / "bench")}
+    bindir = Path(sys.executable).parent
+    if server_name == "gunicorn":  # what `idp serve` runs by default
+        cmd = [str(bindir / "gunicorn"), "-k", "gthread", "--threads", str(args.threads),
+               "-w", "1", "-b", f"127.0.0.1:{port}", "--keep-alive", "30", "--log-level",
+               "warning", "--chdir", str(ROOT), "oidc_bench:app()"]
+    else:  # what `idp serve --server granian` runs (no access log in either)
+        cmd = [str(bindir / "granian"), "--interface", "wsgi", "--factory", "--workers", "1",
+               "--blocking-threads", str(args.threads), "--no-ws", "--host", "127.0.0.1",
+               "--port", str(port), "--log-level", "warning", "--working-dir", str(ROOT),
+               "oidc_bench:app"]
+    server = subprocess.Popen(["taskset", "-c", "0", *cmd], env=env)
     os.sched_setaffinity(0, {1})
     base = f"http://127.0.0.1:{port}"
     try:
@@ -204,25 +242,11 @@ def main() -> None:
                 break
             except requests.RequestException:
                 time.sleep(0.1)
-        results = bench(base, port, args)
+        return bench(base, port, args)
     finally:
         server.terminate()
         server.wait(10)
         shutil.rmtree(work, ignore_errors=True)
-    os.environ.update(OIDC_BENCH_DIR=str(work), OIDC_BENCH_PORT=str(port),
-                      OIDC_BENCH_ALG=args.alg)
-    work.mkdir(exist_ok=True)
-    os.sched_setaffinity(0, {0})  # the server's core, now free
-    results.update(in_process(args))
-    shutil.rmtree(work, ignore_errors=True)
-    print(f"\nPython {platform.python_version()}, {args.alg}, gunicorn gthread x{args.threads}"
-          f" on core 0, {args.connections} keep-alive connections from core 1, median of "
-          f"{args.repeats} runs of <= {args.seconds:g} s / {args.requests} requests")
-    floor = results["baseline: GET /healthz (HTTP floor of this server)"][0]
-    print("| operation | requests | per second | vs /healthz |\n| --- | ---: | ---: | ---: |")
-    for name, (rate, ok, bad) in results.items():
-        ratio = f"{rate / floor:.2f}" if not name.startswith("in process") else "-"
-        print(f"| {name} | {ok + bad} ({bad} failed) | {rate:,.0f} | {ratio} |")
 
 
 def in_process(args: argparse.Namespace) -> dict[str, tuple[float, int, int]]:
