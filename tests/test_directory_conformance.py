@@ -638,3 +638,23 @@ def test_cli_errors(tmp_path: Path, args: list[str], stdin: str, code: int,
     result = CliRunner().invoke(users_cli, args, input=stdin)
     assert result.exit_code == code
     assert message in result.output
+
+
+def test_concurrent_cli_adds_all_land(tmp_path: Path) -> None:
+    """Lost update: six `idp users add` processes started together (each hashes, then reads,
+    appends and replaces the file) must leave six users, not the last writer's view."""
+    import subprocess
+    import sys
+
+    idp = str(Path(sys.executable).parent / "idp")
+    path = str(tmp_path / "users.yaml")
+    procs = [subprocess.Popen([idp, "users", "add", f"user{i}", "--password-stdin", "--file",
+                               path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT) for i in range(6)]
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write(b"pw-" + b"x" * 12 + b"\n")
+        p.stdin.close()
+    for p in procs:
+        assert p.wait(120) == 0, p.stdout.read() if p.stdout else ""
+    assert sorted(u.username for u in list_users(Path(path))) == [f"user{i}" for i in range(6)]

@@ -6,11 +6,15 @@ Usernames match case-insensitively, as LDAP's ``uid`` does (``caseIgnoreMatch``,
 §2.39); the identity carries the file's spelling.  The file is loaded at start and reloaded
 when it changes (one ``stat`` at most once a second).  The
 IdP only reads it; ``add_user``/``set_password``/``list_users`` serve the ``idp users`` CLI and
-write it atomically (temporary file, ``os.replace``, mode 0600).
+write it atomically (temporary file, ``os.replace``, mode 0600), each read-modify-write under
+an exclusive ``flock`` on a sibling ``.<name>.lock`` file, so two concurrent ``idp users``
+commands cannot lose each other's change.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import secrets
@@ -18,7 +22,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,6 +179,18 @@ def _check_password(password: str) -> None:
         raise ConfigError([f"the password is longer than {MAX_PASSWORD} characters"])
 
 
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock for a read-modify-write of ``path`` (waits for the holder)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.parent / f".{path.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def add_user(path: Path, username: str, password: str, groups: Sequence[str] = (),
              email: str | None = None, name: str | None = None) -> FileUser:
     """Add a user with a fresh argon2id hash and a random UUID as subject."""
@@ -183,25 +199,29 @@ def add_user(path: Path, username: str, password: str, groups: Sequence[str] = (
     if any(not g or g != g.strip() for g in groups):
         raise ConfigError(["group names must be non-empty, without surrounding spaces"])
     _check_password(password)
-    users = read_users(path)
-    if any(u.username.casefold() == username.casefold() for u in users):
-        raise ConfigError([f"user `{username}` already exists"])
-    user = FileUser(username, str(uuid.uuid4()), HASHER.hash(password),
-                    tuple(dict.fromkeys(groups)), email or None, name or None)
-    write_users(path, [*users, user])
+    pw_hash = HASHER.hash(password)  # slow: outside the lock
+    with _exclusive(path):
+        users = read_users(path)
+        if any(u.username.casefold() == username.casefold() for u in users):
+            raise ConfigError([f"user `{username}` already exists"])
+        user = FileUser(username, str(uuid.uuid4()), pw_hash, tuple(dict.fromkeys(groups)),
+                        email or None, name or None)
+        write_users(path, [*users, user])
     return user
 
 
 def set_password(path: Path, username: str, password: str) -> FileUser:
     """Replace a user's password hash."""
     _check_password(password)
-    users = read_users(path)
-    for i, user in enumerate(users):
-        if user.username.casefold() == username.casefold():
-            users[i] = FileUser(user.username, user.id, HASHER.hash(password),
-                                user.groups, user.email, user.name, user.disabled)
-            write_users(path, users)
-            return users[i]
+    pw_hash = HASHER.hash(password)
+    with _exclusive(path):
+        users = read_users(path)
+        for i, user in enumerate(users):
+            if user.username.casefold() == username.casefold():
+                users[i] = FileUser(user.username, user.id, pw_hash, user.groups, user.email,
+                                    user.name, user.disabled)
+                write_users(path, users)
+                return users[i]
     raise ConfigError([f"no user `{username}` in {path}"])
 
 
