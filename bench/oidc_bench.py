@@ -64,6 +64,13 @@ def app() -> Any:
     return create_app(config, demo=True)
 
 
+def granian_app() -> Any:
+    """granian factory: the bench app wrapped as ``idp serve --server granian`` wraps it."""
+    from idp.cli import without_process_env
+
+    return without_process_env(app())
+
+
 # -- load generator ---------------------------------------------------------------------------
 
 class Conn:
@@ -231,7 +238,7 @@ def over_http(server_name: str, args: argparse.Namespace
         cmd = [str(bindir / "granian"), "--interface", "wsgi", "--factory", "--workers", "1",
                "--blocking-threads", str(args.threads), "--no-ws", "--host", "127.0.0.1",
                "--port", str(port), "--log-level", "warning", "--working-dir", str(ROOT),
-               "oidc_bench:app"]
+               "oidc_bench:granian_app"]
     server = subprocess.Popen(["taskset", "-c", "0", *cmd], env=env)
     os.sched_setaffinity(0, {1})
     base = f"http://127.0.0.1:{port}"

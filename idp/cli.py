@@ -125,7 +125,21 @@ def granian_app() -> Any:
     """The WSGI app of one granian worker (the config was checked by ``idp serve``)."""
     from idp.app import create_app
 
-    return create_app(load_config(os.environ["IDP_SERVE_CONFIG"]))
+    return without_process_env(create_app(load_config(os.environ["IDP_SERVE_CONFIG"])))
+
+
+def without_process_env(app: Any) -> Any:
+    """granian starts every WSGI environ from a copy of the process environment (as CGI does):
+    take those variables out again, so that secrets in the environment never travel with a
+    request and no ``HTTP_*`` variable of the process can pass for a request header."""
+    inherited = tuple(os.environ)
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+        for name in inherited:
+            environ.pop(name, None)
+        return app(environ, start_response)
+
+    return wsgi
 
 
 @main.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -96,11 +97,13 @@ def _tls_material(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_serve_runs_granian_over_tls_with_the_same_app(tmp_path: Path) -> None:
     """`--server granian`: the same app, HSTS under TLS, the machine-to-machine fast path and
-    the Flask pages both answer, the access log is written."""
+    the Flask pages both answer, the access log is written, and a process environment variable
+    named like a header (granian copies the environment into every WSGI environ) is not taken
+    for the request's own ``X-Forwarded-For``."""
     port = free_port()
-    cfg = _config(tmp_path, port, "https")
+    cfg = _config(tmp_path, port, "https", web="{trusted_proxies: 1}")
     certfile, keyfile = _tls_material(tmp_path)
-    env = {**os.environ, "IDP_SECRET_KEY": "k" * 48}
+    env = {**os.environ, "IDP_SECRET_KEY": "k" * 48, "HTTP_X_FORWARDED_FOR": "203.0.113.9"}
     proc = subprocess.Popen([IDP, "serve", "--config", str(cfg), "--bind", f"127.0.0.1:{port}",
                              "--workers", "1", "--server", "granian", "--certfile",
                              str(certfile), "--keyfile", str(keyfile)], env=env,
@@ -122,6 +125,9 @@ def test_serve_runs_granian_over_tls_with_the_same_app(tmp_path: Path) -> None:
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
     assert b'"GET /healthz HTTP/1.1" 200' in out
+    events = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
+    refused = [e for e in events if e["eventName"] == "OidcTokenRefused"]
+    assert refused and refused[-1]["sourceIPAddress"] == "127.0.0.1"
 
 
 def test_serve_granian_refuses_a_bind_without_port(tmp_path: Path) -> None:
