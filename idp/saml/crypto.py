@@ -41,7 +41,7 @@ TRANSFORMS = {"http://www.w3.org/2000/09/xmldsig#enveloped-signature", EXC_C14N}
 _CERTS: dict[str, str] = {}
 
 
-def _cert_b64(key: SigningKey) -> str:
+def cert_b64(key: SigningKey) -> str:
     """``key.cert_b64``, encoded once per key rather than once per signature."""
     value = _CERTS.get(key.kid)
     if value is None:
@@ -60,7 +60,7 @@ def signature_template(element: etree._Element, key: SigningKey) -> etree._Eleme
     info = xmlsec.template.ensure_key_info(sig)
     x509_data = xmlsec.template.add_x509_data(info)
     cert = etree.SubElement(x509_data, DS + "X509Certificate")
-    cert.text = _cert_b64(key)
+    cert.text = cert_b64(key)
     element.insert(1, sig)
     return sig
 

@@ -9,7 +9,8 @@ from lxml import etree
 
 from idp.audit import RequestInfo
 from idp.saml import attributes as attrs
-from idp.saml import build
+from idp.saml import build, textsign
+from idp.saml.crypto import LxmlCrypto, cert_b64
 from idp.saml.metadata import ServiceProvider
 from idp.saml.outcomes import PostForm
 from idp.saml.xml import SAML, encode_post
@@ -51,35 +52,39 @@ def issue(idp: SamlIdp, sp: ServiceProvider, pending: dict[str, Any], fmt: str,
         authn_instant=sess.auth_time, session_index=index,
         session_not_on_or_after=sess.expires_at,
         authn_context=attrs.authn_context(idp.tls), attributes=attributes)
-    response = build.response(id=idp.d.id_gen(), issuer=idp.entity_id, now=now,
-                              destination=pending["acs"], in_response_to=pending["request_id"])
-    assertion = build.assertion(data)
-    response.append(assertion)
-    response = idp.sign(response, response.find(SAML + "Assertion"))
+    response_id = idp.d.id_gen()
     encrypt = opts.encrypt_assertions
     if encrypt is None:
         encrypt = bool(sp.encryption_certs)
-    if encrypt and sp.encryption_certs:
-        signed = response.find(SAML + "Assertion")
-        wrapper = etree.Element(SAML + "EncryptedAssertion")
-        signed.addprevious(wrapper)
-        wrapper.append(signed)
-        idp.xmlsec.encrypt_assertion(wrapper, signed, sp.encryption_certs[0])
-    response = idp.sign(response, response)
+    encrypt = bool(encrypt and sp.encryption_certs)
+    if not encrypt and isinstance(idp.signer, LxmlCrypto):
+        key = idp.d.keys.active("RS256")
+        document = textsign.signed_response(data, response_id=response_id,
+                                            destination=pending["acs"], key=key,
+                                            cert_b64=cert_b64(key))
+    else:
+        response = build.response(id=response_id, issuer=idp.entity_id, now=now,
+                                  destination=pending["acs"],
+                                  in_response_to=pending["request_id"])
+        response.append(build.assertion(data))
+        response = idp.sign(response, response.find(SAML + "Assertion"))
+        if encrypt:
+            signed = response.find(SAML + "Assertion")
+            wrapper = etree.Element(SAML + "EncryptedAssertion")
+            signed.addprevious(wrapper)
+            wrapper.append(signed)
+            idp.xmlsec.encrypt_assertion(wrapper, signed, sp.encryption_certs[0])
+        document = etree.tostring(idp.sign(response, response))
     _remember(idp, sess, sp, nid, index)
     idp.d.auditor.emit("SamlAssertionIssued", info, user=sess.username, additional={
         "serviceProvider": sp.entity_id, "subject": sess.subject, "nameId": nid.value,
         "nameIdFormat": nid.format, "roles": [g.role_arn for g in grants],
         "sessionIndex": index, "samlId": data.id, "inResponseTo": pending["request_id"],
-        "encrypted": bool(encrypt and sp.encryption_certs)})
-    fields = {"SAMLResponse": build_b64(response)}
+        "encrypted": encrypt})
+    fields = {"SAMLResponse": encode_post(document)}
     if pending.get("relay") is not None:
         fields["RelayState"] = pending["relay"]
     return PostForm(pending["acs"], fields)
-
-
-def build_b64(root: etree._Element) -> str:
-    return encode_post(etree.tostring(root))
 
 
 def _remember(idp: SamlIdp, sess: IdpSession, sp: ServiceProvider, nid: build.NameId,
