@@ -9,6 +9,7 @@ redacted before a record is written.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import threading
@@ -105,17 +106,27 @@ class RequestInfo:
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
+@functools.lru_cache(maxsize=2048)
+def _secret_key(key: str) -> bool:
+    low = key.lower()
+    return any(w in low for w in _SECRET_WORDS)
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _redact(value: Any, depth: int = 0) -> Any:
     if depth > 6:
         return REDACTED
     if isinstance(value, Mapping):
         return {
-            k: (REDACTED if any(w in str(k).lower() for w in _SECRET_WORDS) else
-                _redact(v, depth + 1))
+            k: (REDACTED if _secret_key(str(k)) else
+                v if depth < 6 and type(v) in _SCALARS else _redact(v, depth + 1))
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
-        return [_redact(v, depth + 1) for v in value]
+        return [v if depth < 6 and type(v) in _SCALARS else _redact(v, depth + 1)
+                for v in value]
     return value
 
 

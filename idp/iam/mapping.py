@@ -82,16 +82,18 @@ class MappingRule:
         out: dict[str, str] = {}
         for key, template in self.principal_tags.items():
             missing = False
+            if "${" not in template:
+                value = template
+            else:
+                def sub(m: re.Match[str]) -> str:
+                    nonlocal missing
+                    found = attributes.get(m.group(1).strip())
+                    if found is None:
+                        missing = True
+                        return ""
+                    return found
 
-            def sub(m: re.Match[str]) -> str:
-                nonlocal missing
-                value = attributes.get(m.group(1).strip())
-                if value is None:
-                    missing = True
-                    return ""
-                return value
-
-            value = _ATTR_REF.sub(sub, template)
+                value = _ATTR_REF.sub(sub, template)
             if not missing and _TAG_KEY.match(key) and _TAG_VALUE.match(value):
                 out[key] = value
         return out

@@ -133,6 +133,8 @@ class IamModel:
         self.oidc_providers = {p.arn: p for p in oidc}
         self.mapping = tuple(mapping)
         self._sets: dict[str, PolicySet] = {}
+        self._grant_cache: tuple[dict[str, tuple[str | None, str | None]],
+                                 dict[str, int]] | None = None
 
     # -- look-ups ---------------------------------------------------------------------------
     def role(self, name_or_arn: str) -> Role:
@@ -175,16 +177,25 @@ class IamModel:
     def roles_for(self, identity_groups: Iterable[str], attributes: Mapping[str, str],
                   sp_or_client: str | None, kind: ProviderKind | None = None) -> list[RoleGrant]:
         """The roles the mapping grants (see :func:`idp.iam.mapping.grants_for`)."""
-        providers: dict[str, tuple[str | None, str | None]] = {}
-        for r in self.roles.values():
-            saml = next((p.arn for p in self.saml_providers.values()
-                         if p.account == r.account), None)
-            oidc = next((p.arn for p in self.oidc_providers.values()
-                         if p.account == r.account), None)
-            providers[r.arn] = (saml, oidc)
-        durations = {r.arn: r.max_session_duration for r in self.roles.values()}
+        providers, durations = self._grant_tables()
         return grants_for(self.mapping, identity_groups, attributes, sp_or_client, providers,
                           durations, kind)
+
+    def _grant_tables(self) -> tuple[dict[str, tuple[str | None, str | None]], dict[str, int]]:
+        """Per role: its account's SAML and OIDC provider ARNs, and its MaxSessionDuration
+        (computed once: the model does not change after it is built)."""
+        tables = self._grant_cache
+        if tables is None:
+            providers: dict[str, tuple[str | None, str | None]] = {}
+            for r in self.roles.values():
+                saml = next((p.arn for p in self.saml_providers.values()
+                             if p.account == r.account), None)
+                oidc = next((p.arn for p in self.oidc_providers.values()
+                             if p.account == r.account), None)
+                providers[r.arn] = (saml, oidc)
+            durations = {r.arn: r.max_session_duration for r in self.roles.values()}
+            tables = self._grant_cache = (providers, durations)
+        return tables
 
     # -- construction ---------------------------------------------------------------------
     @classmethod

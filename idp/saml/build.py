@@ -21,9 +21,20 @@ BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
 XSI_TYPE = f"{{{NS['xsi']}}}type"
 
 
+_INSTANTS: dict[int, str] = {}
+
+
 def instant(t: float) -> str:
-    """``xs:dateTime`` in UTC without fractions (SAML Core §1.3.3)."""
-    return dt.datetime.fromtimestamp(int(t), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``xs:dateTime`` in UTC without fractions (SAML Core §1.3.3); the last few hundred
+    seconds formatted are remembered (an assertion writes the same few instants)."""
+    second = int(t)
+    value = _INSTANTS.get(second)
+    if value is None:
+        if len(_INSTANTS) >= 512:
+            _INSTANTS.clear()
+        value = _INSTANTS[second] = dt.datetime.fromtimestamp(second, dt.UTC).strftime(
+            "%Y-%m-%dT%H:%M:%SZ")
+    return value
 
 
 def parse_instant(value: str | None) -> float | None:
