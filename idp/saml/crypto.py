@@ -169,6 +169,12 @@ class LxmlCrypto:
 
     name = "lxml-cryptography-inprocess"
 
+    def __init__(self, *, text: bool = True) -> None:
+        self.text = text
+        """Whether responses are written as canonical text (:mod:`idp.saml.textsign`) rather
+        than as an lxml tree signed by :meth:`sign` (kept for error responses, encrypted
+        assertions and as the benchmark's comparison)."""
+
     def sign(self, root: etree._Element, element: etree._Element,
              key: SigningKey) -> etree._Element:
         if not isinstance(key.private_key, rsa.RSAPrivateKey):

@@ -57,7 +57,7 @@ def issue(idp: SamlIdp, sp: ServiceProvider, pending: dict[str, Any], fmt: str,
     if encrypt is None:
         encrypt = bool(sp.encryption_certs)
     encrypt = bool(encrypt and sp.encryption_certs)
-    if not encrypt and isinstance(idp.signer, LxmlCrypto):
+    if not encrypt and isinstance(idp.signer, LxmlCrypto) and idp.signer.text:
         key = idp.d.keys.active("RS256")
         document = textsign.signed_response(data, response_id=response_id,
                                             destination=pending["acs"], key=key,

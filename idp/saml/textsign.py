@@ -44,9 +44,6 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#xD;"})
 _ATTR = str.maketrans({"&": "&amp;", "<": "&lt;", '"': "&quot;", "\t": "&#x9;",
                        "\n": "&#xA;", "\r": "&#xD;"})
-# anything that is escaped or refused: most values have none of it and are written as they are
-_TEXT_SPECIAL = re.compile("[&<>\t\n\r]|" + _NOT_XML.pattern)
-_ATTR_SPECIAL = re.compile('[&<>"\t\n\r]|' + _NOT_XML.pattern)
 
 
 def _checked(value: str) -> str:
@@ -57,15 +54,18 @@ def _checked(value: str) -> str:
 
 
 def text(value: str) -> str:
-    """Character content as C14N writes it (Canonical XML 1.0 §2.3: & < > and CR escaped)."""
-    if _TEXT_SPECIAL.search(value) is None:
+    """Character content as C14N writes it (Canonical XML 1.0 §2.3: & < > and CR escaped).
+    Printable ASCII without markup characters, most values, is written as it is."""
+    if (value.isascii() and value.isprintable() and "&" not in value and "<" not in value
+            and ">" not in value):
         return value
     return _checked(value).translate(_TEXT)
 
 
 def attr_value(value: str) -> str:
     """An attribute value as C14N writes it (& < " TAB LF CR escaped)."""
-    if _ATTR_SPECIAL.search(value) is None:
+    if value.isascii() and value.isprintable() and "&" not in value and "<" not in value \
+            and '"' not in value:
         return value
     return _checked(value).translate(_ATTR)
 
