@@ -536,7 +536,10 @@ def test_file_written_atomically_with_mode_0600(tmp_path: Path) -> None:
     path = tmp_path / "users.yaml"
     user = add_user(path, "zoe", "zoe-password", ["ops", "ops"], "zoe@example.org", "Zoe")
     assert os.stat(path).st_mode & 0o777 == 0o600
-    assert [p.name for p in tmp_path.iterdir()] == ["users.yaml"]
+    # no temporary file left behind; the (empty, 0600) lock file of the writers stays
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".users.yaml.lock", "users.yaml"]
+    lock = tmp_path / ".users.yaml.lock"
+    assert lock.stat().st_size == 0 and os.stat(lock).st_mode & 0o777 == 0o600
     assert user.groups == ("ops",)
     assert list_users(path) == [user]
     with pytest.raises(ConfigError, match="already exists"):
