@@ -21,10 +21,10 @@ in-process backend; encrypted assertions go through the lxml tree and xmlsec.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -80,93 +80,148 @@ def attrs(values: Mapping[str, str | None]) -> str:
     return out
 
 
-def _digest(canonical: str) -> str:
-    return base64.b64encode(hashlib.sha256(canonical.encode()).digest()).decode()
+def _plain(joined: str) -> bool:
+    """Whether values (run together in ``joined``) are written as they are, both as character
+    content and in attribute values: printable ASCII (no TAB, LF, CR or other controls) with
+    none of ``& < > "`` -- nothing Canonical XML 1.0 §2.3 / Exclusive C14N 1.0 §3 escapes."""
+    return (joined.isascii() and joined.isprintable() and "&" not in joined
+            and "<" not in joined and ">" not in joined and '"' not in joined)
 
 
-def _signature(ref_id: str, canonical: str, key: SigningKey, cert_b64: str) -> str:
-    """The ``<ds:Signature>`` over the element whose canonical text (without this signature,
-    as the enveloped-signature transform removes it) is ``canonical``."""
-    signed_info = (
-        f'<ds:CanonicalizationMethod Algorithm="{EXC_C14N}"></ds:CanonicalizationMethod>'
-        f'<ds:SignatureMethod Algorithm="{RSA_SHA256}"></ds:SignatureMethod>'
-        f'<ds:Reference URI="#{ref_id}"><ds:Transforms>'
-        f'<ds:Transform Algorithm="{_ENVELOPED}"></ds:Transform>'
-        f'<ds:Transform Algorithm="{EXC_C14N}"></ds:Transform></ds:Transforms>'
-        f'<ds:DigestMethod Algorithm="{_SHA256}"></ds:DigestMethod>'
-        f"<ds:DigestValue>{_digest(canonical)}</ds:DigestValue></ds:Reference>")
-    # SignedInfo canonicalised on its own is the apex: it declares ds itself (§3.1.2)
+def _b64(data: bytes) -> str:
+    return binascii.b2a_base64(data, newline=False).decode()
+
+
+def _digest(canonical: Iterable[bytes]) -> str:
+    """DigestValue: SHA-256 of the canonical octets (given in pieces), base64 (XML Signature
+    1.1 §4.4.3.3)."""
+    h = hashlib.sha256()
+    for piece in canonical:
+        h.update(piece)
+    return _b64(h.digest())
+
+
+_SIGNED_INFO_HEAD = (
+    f'<ds:CanonicalizationMethod Algorithm="{EXC_C14N}"></ds:CanonicalizationMethod>'
+    f'<ds:SignatureMethod Algorithm="{RSA_SHA256}"></ds:SignatureMethod>')
+_REFERENCE_TAIL = (
+    f'"><ds:Transforms><ds:Transform Algorithm="{_ENVELOPED}"></ds:Transform>'
+    f'<ds:Transform Algorithm="{EXC_C14N}"></ds:Transform></ds:Transforms>'
+    f'<ds:DigestMethod Algorithm="{_SHA256}"></ds:DigestMethod><ds:DigestValue>')
+
+
+def _signature(ref_id: str, canonical: Iterable[bytes], key: SigningKey, cert_b64: str) -> bytes:
+    """The ``<ds:Signature>`` (XML Signature 1.1 §4.1) over the element whose canonical
+    octets (without this signature, as the enveloped-signature transform of §6.6.4 removes
+    it) are the concatenation of ``canonical``; ``ref_id`` is written as it is (escaped by
+    the caller)."""
+    signed_info = (f'{_SIGNED_INFO_HEAD}<ds:Reference URI="#{ref_id}{_REFERENCE_TAIL}'
+                   f"{_digest(canonical)}</ds:DigestValue></ds:Reference>")
+    # SignedInfo canonicalised on its own is the apex: it declares ds itself (XML Signature
+    # 1.1 §3.1.2 step 2, Exclusive C14N 1.0 §3)
     private = key.private_key
     if not isinstance(private, rsa.RSAPrivateKey):
         raise TypeError("XML signatures here are RSA-SHA256")
     value = private.sign(f'<ds:SignedInfo xmlns:ds="{DS_NS}">{signed_info}</ds:SignedInfo>'
                          .encode(), padding.PKCS1v15(), hashes.SHA256())
     return (f'<ds:Signature xmlns:ds="{DS_NS}"><ds:SignedInfo>{signed_info}</ds:SignedInfo>'
-            f"<ds:SignatureValue>{base64.b64encode(value).decode()}</ds:SignatureValue>"
+            f"<ds:SignatureValue>{_b64(value)}</ds:SignatureValue>"
             f"<ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert_b64}</ds:X509Certificate>"
-            f"</ds:X509Data></ds:KeyInfo></ds:Signature>")
+            f"</ds:X509Data></ds:KeyInfo></ds:Signature>").encode()
 
 
-def _opt(name: str, value: str | None) -> str:
-    return "" if value is None else f' {name}="{attr_value(value)}"'
+_VALUE_OPEN = f'<saml:AttributeValue xmlns:xsi="{NS["xsi"]}" xsi:type="xs:string">'
 
 
-def assertion_body(a: AssertionData) -> str:
+def assertion_body(a: AssertionData, *, plain: bool = False) -> str:
     """Everything after ``<saml:Issuer>``: Subject, Conditions, AuthnStatement and the
     AttributeStatement (SAML Core §2.3.3 order; Profiles §4.1.4.2 bearer confirmation).
-    Attributes are written in C14N order by hand (names sorted), as :func:`attrs` would."""
+    Attributes are written in C14N order by hand (names sorted), as :func:`attrs` would.
+
+    ``plain``: the caller has checked with :func:`_plain` that no value needs escaping (the
+    values are then written as they are); otherwise each is escaped by :func:`text` or
+    :func:`attr_value`."""
+    t, av = (str, str) if plain else (text, attr_value)
     n = a.name_id
     until = instant(a.now + a.lifetime)
+    nq, spnq, irt = n.name_qualifier, n.sp_name_qualifier, a.in_response_to
     parts = [
-        f'<saml:Subject><saml:NameID Format="{attr_value(n.format)}"',
-        _opt("NameQualifier", n.name_qualifier), _opt("SPNameQualifier", n.sp_name_qualifier),
-        f'>{text(n.value)}</saml:NameID><saml:SubjectConfirmation Method="{BEARER}">'
-        "<saml:SubjectConfirmationData", _opt("InResponseTo", a.in_response_to),
-        f' NotOnOrAfter="{until}" Recipient="{attr_value(a.recipient)}">'
+        f'<saml:Subject><saml:NameID Format="{av(n.format)}"',
+        "" if nq is None else f' NameQualifier="{av(nq)}"',
+        "" if spnq is None else f' SPNameQualifier="{av(spnq)}"',
+        f'>{t(n.value)}</saml:NameID><saml:SubjectConfirmation Method="{BEARER}">'
+        "<saml:SubjectConfirmationData",
+        "" if irt is None else f' InResponseTo="{av(irt)}"',
+        f' NotOnOrAfter="{until}" Recipient="{av(a.recipient)}">'
         "</saml:SubjectConfirmationData></saml:SubjectConfirmation></saml:Subject>"
         f'<saml:Conditions NotBefore="{instant(a.now - a.skew)}" NotOnOrAfter="{until}">'
-        f"<saml:AudienceRestriction><saml:Audience>{text(a.audience)}</saml:Audience>"
+        f"<saml:AudienceRestriction><saml:Audience>{t(a.audience)}</saml:Audience>"
         "</saml:AudienceRestriction></saml:Conditions>"
         f'<saml:AuthnStatement AuthnInstant="{instant(a.authn_instant)}" '
-        f'SessionIndex="{attr_value(a.session_index)}" '
+        f'SessionIndex="{av(a.session_index)}" '
         f'SessionNotOnOrAfter="{instant(a.session_not_on_or_after)}">'
-        f"<saml:AuthnContext><saml:AuthnContextClassRef>{text(a.authn_context)}"
+        f"<saml:AuthnContext><saml:AuthnContextClassRef>{t(a.authn_context)}"
         "</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>",
     ]
     if a.attributes:
         parts.append("<saml:AttributeStatement>")
-        value_open = (f'<saml:AttributeValue xmlns:xsi="{NS["xsi"]}" '
-                      'xsi:type="xs:string">')
         for attr in a.attributes:
-            parts += ["<saml:Attribute", _opt("FriendlyName", attr.friendly_name),
-                      f' Name="{attr_value(attr.name)}" NameFormat="{ATTR_URI}">']
+            friendly = attr.friendly_name
+            parts.append("<saml:Attribute" + (
+                "" if friendly is None else f' FriendlyName="{av(friendly)}"')
+                + f' Name="{av(attr.name)}" NameFormat="{ATTR_URI}">')
             for v in attr.values:
-                parts += [value_open, text(v), "</saml:AttributeValue>"]
+                parts.append(f"{_VALUE_OPEN}{t(v)}</saml:AttributeValue>")
             parts.append("</saml:Attribute>")
         parts.append("</saml:AttributeStatement>")
     return "".join(parts)
 
 
+def _values(a: AssertionData, response_id: str, destination: str) -> str:
+    """Every value the document writes that is not a constant, an instant or a digest, run
+    together (for :func:`_plain`)."""
+    n = a.name_id
+    raw = [a.id, a.issuer, response_id, destination, n.value, n.format,
+           n.name_qualifier or "", n.sp_name_qualifier or "", a.in_response_to or "",
+           a.recipient, a.audience, a.session_index, a.authn_context]
+    for attr in a.attributes:
+        raw.append(attr.name)
+        raw.append(attr.friendly_name or "")
+        raw += attr.values
+    return "".join(raw)
+
+
 def signed_response(a: AssertionData, *, response_id: str, destination: str,
                     key: SigningKey, cert_b64: str) -> bytes:
     """The document: a Response (signed) holding the Assertion (signed), SAML Core §3.3.3 and
-    §5.4.1 (each signature right after its element's Issuer)."""
+    §5.4.1 (each signature right after its element's Issuer).  Attributes of the Response
+    and the Assertion are written in C14N order (Exclusive C14N 1.0 §3: by name, as they
+    have no namespace).  Each digest is taken over the pieces of the element's canonical
+    text, the assertion's body being encoded once."""
+    plain = _plain(_values(a, response_id, destination))
+    t, av = (str, str) if plain else (text, attr_value)
     saml = NS["saml"]
-    issuer = f'<saml:Issuer xmlns:saml="{saml}">{text(a.issuer)}</saml:Issuer>'
-    a_attrs = attrs({"ID": a.id, "IssueInstant": instant(a.now), "Version": "2.0"})
-    a_open = f'<saml:Assertion xmlns:saml="{saml}"{a_attrs}>'
-    a_open_doc = f'<saml:Assertion xmlns:saml="{saml}" xmlns:xs="{NS["xs"]}"{a_attrs}>'
-    a_inner_issuer = f"<saml:Issuer>{text(a.issuer)}</saml:Issuer>"
-    body = assertion_body(a) + "</saml:Assertion>"
-    a_sig = _signature(a.id, a_open + a_inner_issuer + body, key, cert_b64)
-    assertion_c14n = a_open + a_inner_issuer + a_sig + body
-    assertion_doc = a_open_doc + a_inner_issuer + a_sig + body
+    issuer_text = t(a.issuer)
+    now = instant(a.now)
+    a_attrs = f' ID="{av(a.id)}" IssueInstant="{now}" Version="2.0">'
+    a_open = f'<saml:Assertion xmlns:saml="{saml}"{a_attrs}'.encode()
+    a_open_doc = f'<saml:Assertion xmlns:saml="{saml}" xmlns:xs="{NS["xs"]}"{a_attrs}'.encode()
+    a_issuer = f"<saml:Issuer>{issuer_text}</saml:Issuer>".encode()
+    body = (assertion_body(a, plain=plain) + "</saml:Assertion>").encode()
+    a_sig = _signature(av(a.id), (a_open, a_issuer, body), key, cert_b64)
 
-    r_open = (f'<samlp:Response xmlns:samlp="{NS["samlp"]}"' + attrs({
-        "Destination": destination, "ID": response_id, "InResponseTo": a.in_response_to,
-        "IssueInstant": instant(a.now), "Version": "2.0"}) + ">")
-    status = (f'<samlp:Status><samlp:StatusCode Value="{SUCCESS}"></samlp:StatusCode>'
-              "</samlp:Status>")
-    r_sig = _signature(response_id, r_open + issuer + status + assertion_c14n
-                       + "</samlp:Response>", key, cert_b64)
-    return (r_open + issuer + r_sig + status + assertion_doc + "</samlp:Response>").encode()
+    irt = a.in_response_to
+    r_open = (f'<samlp:Response xmlns:samlp="{NS["samlp"]}" Destination="{av(destination)}"'
+              f' ID="{av(response_id)}"'
+              + ("" if irt is None else f' InResponseTo="{av(irt)}"')
+              + f' IssueInstant="{now}" Version="2.0">').encode()
+    r_issuer = f'<saml:Issuer xmlns:saml="{saml}">{issuer_text}</saml:Issuer>'.encode()
+    r_sig = _signature(av(response_id), (r_open, r_issuer, _STATUS, a_open, a_issuer, a_sig,
+                                         body, _RESPONSE_END), key, cert_b64)
+    return b"".join((r_open, r_issuer, r_sig, _STATUS, a_open_doc, a_issuer, a_sig, body,
+                     _RESPONSE_END))
+
+
+_STATUS = (f'<samlp:Status><samlp:StatusCode Value="{SUCCESS}"></samlp:StatusCode>'
+           "</samlp:Status>").encode()
+_RESPONSE_END = b"</samlp:Response>"
