@@ -13,6 +13,7 @@ import functools
 import json
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -136,6 +137,20 @@ class Auditor:
     def __init__(self, sink: AuditSink, clock: Callable[[], datetime] | None = None) -> None:
         self.sink = sink
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._system_clock = clock is None
+        self._second: tuple[int, str] = (-1, "")
+
+    def _event_time(self) -> str:
+        """``eventTime``: UTC to the second, ``YYYY-MM-DDTHH:MM:SSZ`` (as CloudTrail writes
+        it).  With the system clock the string is formatted once per second."""
+        if not self._system_clock:
+            return self._clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+        second = int(time.time())
+        last = self._second
+        if last[0] != second:
+            last = self._second = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                         time.gmtime(second)))
+        return last[1]
 
     def emit(
         self,
@@ -154,7 +169,7 @@ class Auditor:
         """Write one record (CloudTrail record contents) and return it."""
         record: dict[str, Any] = {
             "eventVersion": EVENT_VERSION,
-            "eventTime": self._clock().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "eventTime": self._event_time(),
             "eventSource": EVENT_SOURCE,
             "eventName": event_name,
             "eventID": str(uuid.uuid4()),

@@ -8,7 +8,6 @@ IAM User Guide, "Configure SAML assertions for the authentication response".
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import re
 import secrets
@@ -34,6 +33,10 @@ DEFAULT_MAP = {  # eduPerson / inetOrgPerson OIDs (SAML V2.0 X.500/LDAP Attribut
 FRIENDLY = {"urn:oid:0.9.2342.19200300.100.1.1": "uid", "urn:oid:0.9.2342.19200300.100.1.3":
             "mail", "urn:oid:2.16.840.1.113730.3.1.241": "displayName",
             "urn:oid:1.3.6.1.4.1.5923.1.5.1.1": "isMemberOf"}
+_ROLE, _ROLE_SESSION_NAME, _SESSION_DURATION = AWS + "Role", AWS + "RoleSessionName", \
+    AWS + "SessionDuration"
+_PRINCIPAL_TAG, _TRANSITIVE_TAG_KEYS, _SOURCE_IDENTITY = AWS + "PrincipalTag:", \
+    AWS + "TransitiveTagKeys", AWS + "SourceIdentity"
 _AWS_NAME = re.compile(r"[^\w+=,.@-]", re.ASCII)
 
 
@@ -41,7 +44,7 @@ def name_id(fmt: str, sp: str, subject: str, email: str | None, username: str,
             salt: bytes, issuer: str) -> NameId:
     """The NameID of a subject for an SP in a format (SAML Core §8.3.1, §8.3.7, §8.3.8)."""
     if fmt == PERSISTENT:
-        mac = hmac.new(salt, f"{sp}\x00{subject}".encode(), hashlib.sha256).digest()
+        mac = hmac.digest(salt, f"{sp}\x00{subject}".encode(), "sha256")
         value = base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
         return NameId(value, fmt, sp_name_qualifier=sp, name_qualifier=issuer)
     if fmt == TRANSIENT:
@@ -132,19 +135,20 @@ def aws_attributes(grants: Sequence[Any], username: str, email: str | None,
     grants = [g for g in grants if getattr(g, "saml_provider_arn", None)]
     if not grants:
         return []
-    out = [Attribute(AWS + "Role", tuple(f"{g.role_arn},{g.saml_provider_arn}" for g in grants)),
-           Attribute(AWS + "RoleSessionName", (aws_name(email or username),))]
-    cap = min([duration, *(int(getattr(g, "max_session_duration", 3600)) for g in grants)])
-    out.append(Attribute(AWS + "SessionDuration", (str(max(900, cap)),)))
+    out = [Attribute(_ROLE, tuple([f"{g.role_arn},{g.saml_provider_arn}" for g in grants])),
+           Attribute(_ROLE_SESSION_NAME, (aws_name(email or username),))]
+    cap = min([duration, *[int(getattr(g, "max_session_duration", 3600)) for g in grants]])
+    out.append(Attribute(_SESSION_DURATION, (str(max(900, cap)),)))
     tags: dict[str, str] = {}
     transitive: dict[str, None] = {}
     for g in grants:
-        for k, v in dict(getattr(g, "principal_tags", {}) or {}).items():
+        for k, v in (getattr(g, "principal_tags", None) or {}).items():
             tags.setdefault(k, v)
         transitive.update(dict.fromkeys(getattr(g, "transitive_tag_keys", ()) or ()))
-    out += [Attribute(AWS + "PrincipalTag:" + k, (v,)) for k, v in tags.items()]
-    keys = tuple(k for k in transitive if k in tags)
+    for k, v in tags.items():
+        out.append(Attribute(_PRINCIPAL_TAG + k, (v,)))
+    keys = tuple([k for k in transitive if k in tags])
     if keys:
-        out.append(Attribute(AWS + "TransitiveTagKeys", keys))
-    out.append(Attribute(AWS + "SourceIdentity", (aws_name(username),)))
+        out.append(Attribute(_TRANSITIVE_TAG_KEYS, keys))
+    out.append(Attribute(_SOURCE_IDENTITY, (aws_name(username),)))
     return out

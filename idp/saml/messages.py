@@ -8,7 +8,7 @@ import binascii
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import unquote_plus
+from urllib.parse import quote_plus, unquote_plus
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -20,7 +20,7 @@ from lxml import etree
 from idp.saml.build import parse_instant
 from idp.saml.crypto import RSA_SHA256
 from idp.saml.errors import SamlError, SamlSignatureError
-from idp.saml.xml import NS, SAMLP, bool_attr, text
+from idp.saml.xml import NS, SAML, SAMLP, bool_attr, text
 
 _HASHES: dict[str, hashes.HashAlgorithm] = {
     RSA_SHA256: hashes.SHA256(),
@@ -28,6 +28,10 @@ _HASHES: dict[str, hashes.HashAlgorithm] = {
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512": hashes.SHA512(),
     "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256": hashes.SHA256(),
 }
+
+_ISSUER = SAML + "Issuer"
+_NAMEID_POLICY = SAMLP + "NameIDPolicy"
+_REQUESTED_AUTHN_CONTEXT = SAMLP + "RequestedAuthnContext"
 
 
 @dataclass(frozen=True)
@@ -73,13 +77,23 @@ class LogoutResponse:
     status: str
 
 
-def _common(root: etree._Element, tag: str) -> tuple[str, str, float]:
+def _children(root: etree._Element) -> dict[object, etree._Element]:
+    """The first child element of each tag (what ``root.find(tag)`` returns), in one pass."""
+    out: dict[object, etree._Element] = {}
+    for child in root:
+        out.setdefault(child.tag, child)
+    return out
+
+
+def _common(root: etree._Element, tag: str,
+            children: dict[object, etree._Element] | None = None) -> tuple[str, str, float]:
     if root.tag != SAMLP + tag:
         raise SamlError(f"expected a `{tag}`", debug=str(root.tag))
     ident = root.get("ID") or ""
     if root.get("Version") != "2.0" or not ident or len(ident) > 256:
         raise SamlError(f"the `{tag}` has no valid ID or Version")
-    issuer = text(root.find("saml:Issuer", NS))
+    issuer = text(children.get(_ISSUER) if children is not None
+                  else root.find("saml:Issuer", NS))
     if not issuer:
         raise SamlError(f"the `{tag}` has no Issuer")
     issued = parse_instant(root.get("IssueInstant"))
@@ -90,9 +104,10 @@ def _common(root: etree._Element, tag: str) -> tuple[str, str, float]:
 
 def read_authn_request(root: etree._Element) -> AuthnRequest:
     """``<samlp:AuthnRequest>`` (SAML Core §3.4.1)."""
-    ident, issuer, issued = _common(root, "AuthnRequest")
-    policy = root.find("samlp:NameIDPolicy", NS)
-    rac = root.find("samlp:RequestedAuthnContext", NS)
+    children = _children(root)
+    ident, issuer, issued = _common(root, "AuthnRequest", children)
+    policy = children.get(_NAMEID_POLICY)
+    rac = children.get(_REQUESTED_AUTHN_CONTEXT)
     index = root.get("AssertionConsumerServiceIndex")
     try:
         acs_index = int(index) if index is not None else None
@@ -145,19 +160,34 @@ def _public_key(pem: str) -> PublicKeyTypes:
     return x509.load_pem_x509_certificate(pem.encode()).public_key()
 
 
+_SIGALGS_RAW = {quote_plus(name): name for name in _HASHES}
+
+
+def _unquote_b64(value: str) -> str:
+    """``unquote_plus`` for a URL-encoded base64 value (RFC 3986 §2.1).  The usual case, no
+    ``+`` and only the escapes ``%2B``, ``%2F`` and ``%3D``, is decoded by three replacements
+    (which cannot create a ``%``); anything else goes through ``unquote_plus`` itself."""
+    if "+" not in value:
+        decoded = value.replace("%2B", "+").replace("%2F", "/").replace("%3D", "=")
+        if "%" not in decoded:
+            return decoded
+    return unquote_plus(value)
+
+
 def verify_redirect(raw_query: str, kind: str, certs: tuple[str, ...]) -> bool:
     """Verify the HTTP-Redirect signature (SAML Bindings §3.4.4.1) over the parameters exactly
     as they were URL-encoded; ``False`` when the query carries none."""
     raw = _raw_params(raw_query)
     if "Signature" not in raw and "SigAlg" not in raw:
         return False
-    sigalg = unquote_plus(raw.get("SigAlg", ""))
+    raw_alg = raw.get("SigAlg", "")
+    sigalg = _SIGALGS_RAW.get(raw_alg) or unquote_plus(raw_alg)
     algorithm = _HASHES.get(sigalg)
     if algorithm is None:
         raise SamlSignatureError(debug=f"signature algorithm `{sigalg}` refused")
     signed = "&".join(f"{n}={raw[n]}" for n in (kind, "RelayState", "SigAlg") if n in raw)
     try:
-        signature = base64.b64decode(unquote_plus(raw.get("Signature", "")), validate=True)
+        signature = base64.b64decode(_unquote_b64(raw.get("Signature", "")), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise SamlSignatureError(debug="signature is not base64") from exc
     for pem in certs:
@@ -177,8 +207,6 @@ def verify_redirect(raw_query: str, kind: str, certs: tuple[str, ...]) -> bool:
 
 def sign_redirect(params: list[tuple[str, str]], key: PrivateKeyTypes) -> str:
     """A signed HTTP-Redirect query string (SAML Bindings §3.4.4.1), RSA-SHA256."""
-    from urllib.parse import quote_plus
-
     if not isinstance(key, rsa.RSAPrivateKey):
         raise SamlError("the SAML signing key must be RSA", status=500)
     parts = [f"{n}={quote_plus(v)}" for n, v in params] + [f"SigAlg={quote_plus(RSA_SHA256)}"]

@@ -1,0 +1,124 @@
+"""The shortcuts on the path of a signed response give what the long way gives: the decoding
+of the redirect signature, the remembered role mapping, the audit record's time."""
+
+from __future__ import annotations
+
+import base64
+import os
+import random
+import re
+import time
+from typing import Any
+from urllib.parse import quote_plus, unquote_plus
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from idp.audit import Auditor, MemorySink, RequestInfo
+from idp.iam.mapping import MappingRule
+from idp.iam.model import IamModel, demo_model
+from idp.saml.crypto import RSA_SHA256
+from idp.saml.errors import SamlSignatureError
+from idp.saml.messages import _unquote_b64, sign_redirect, verify_redirect
+
+
+def test_base64_unquoting_is_unquote_plus() -> None:
+    rng = random.Random(7)
+    odd = ["%", "+", "%2", "%252B", "%%2B", "%ZZ", "%e2%82%ac", "%2b", "%2f", "%3d", " "]
+    for _ in range(5000):
+        value = quote_plus(base64.b64encode(os.urandom(rng.randint(0, 300))).decode())
+        if rng.random() < 0.3:
+            value = value.lower()
+        if rng.random() < 0.3:
+            at = rng.randint(0, len(value))
+            value = value[:at] + rng.choice(odd) + value[at:]
+        assert _unquote_b64(value) == unquote_plus(value), value
+
+
+@pytest.fixture(scope="module")
+def sp_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(65537, 2048)
+
+
+def _cert(key: rsa.RSAPrivateKey) -> str:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sp")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_redirect_signature_with_other_encodings_of_the_same_values(
+        sp_key: rsa.RSAPrivateKey) -> None:
+    """SAML Bindings §3.4.4.1: the signature is over the parameters as encoded; SigAlg and
+    Signature written with lower-case escapes still decode to the same values."""
+    cert = _cert(sp_key)
+    query = sign_redirect([("SAMLRequest", "abc+/="), ("RelayState", "r")], sp_key)
+    assert verify_redirect(query, "SAMLRequest", (cert,))
+    head, _, signature = query.partition("&Signature=")
+    lowered = head + "&Signature=" + re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(),
+                                            signature)
+    assert verify_redirect(lowered, "SAMLRequest", (cert,))
+    # the signed text is the query as sent: re-encoding SigAlg breaks the signature
+    other_alg = head.replace(quote_plus(RSA_SHA256), quote_plus(RSA_SHA256).lower())
+    with pytest.raises(SamlSignatureError):
+        verify_redirect(other_alg + "&Signature=" + signature, "SAMLRequest", (cert,))
+    with pytest.raises(SamlSignatureError):
+        verify_redirect(head + "&Signature=" + signature.replace("%2B", "%2F", 1)
+                        if "%2B" in signature else head + "&Signature=AAAA", "SAMLRequest",
+                        (cert,))
+
+
+def test_remembered_role_mapping_equals_the_computed_one() -> None:
+    model = demo_model("https://idp.example")
+    fresh = demo_model("https://idp.example")
+    cases = [(["admins"], {"username": "alice", "email": "a@example.org"}, "sp", "saml"),
+             (["engineering", "admins"], {"username": "bob"}, "sp", "saml"),
+             (["admins", "engineering"], {"username": "bob"}, "sp", "saml"),
+             ([], {"username": "carol"}, "demo-cli", "oidc"),
+             (["admins"], {"username": "alice", "email": "other@example.org"}, "sp", None)]
+    for _ in range(3):
+        for groups, attributes, sp, kind in cases:
+            got = model.roles_for(groups, attributes, sp, kind)  # type: ignore[arg-type]
+            want = fresh._computed(groups, attributes, sp, kind)  # type: ignore[arg-type]
+            assert [(g.role_arn, g.saml_provider_arn, g.oidc_provider_arn,
+                     dict(g.principal_tags), g.transitive_tag_keys, g.max_session_duration,
+                     g.kind) for g in got] == [
+                (g.role_arn, g.saml_provider_arn, g.oidc_provider_arn, dict(g.principal_tags),
+                 g.transitive_tag_keys, g.max_session_duration, g.kind) for g in want]
+    first = model.roles_for(["admins"], {"username": "alice"}, "sp", "saml")
+    first.clear()  # each call gets its own list
+    again = model.roles_for(["admins"], {"username": "alice"}, "sp", "saml")
+    assert again and again[0].principal_tags["username"] == "alice"
+    with pytest.raises(TypeError):  # shared grants: their tags are read-only
+        again[0].principal_tags["username"] = "mallory"  # type: ignore[index]
+    # tags follow the attributes, not the first caller's
+    assert model.roles_for(["admins"], {"username": "eve"}, "sp", "saml")[0] \
+        .principal_tags["username"] == "eve"
+
+
+def test_role_mapping_with_unhashable_attribute_values_is_not_remembered() -> None:
+    model = IamModel(mapping=[MappingRule("arn:aws:iam::1:role/R", everyone=True,
+                                          principal_tags={"t": "v"})])
+    odd: Any = {"username": ["a", "b"]}
+    assert [g.role_arn for g in model.roles_for([], odd, None)] == ["arn:aws:iam::1:role/R"]
+    assert not model._granted
+
+
+def test_audit_event_time_is_the_utc_second() -> None:
+    auditor = Auditor(MemorySink())
+    before = int(time.time())
+    record = auditor.emit("X", RequestInfo())
+    after = int(time.time())
+    allowed = {time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+               for t in range(before, after + 1)}
+    assert record["eventTime"] in allowed
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", record["eventTime"])
