@@ -125,14 +125,35 @@ def granian_app() -> Any:
     """The WSGI app of one granian worker (the config was checked by ``idp serve``)."""
     from idp.app import create_app
 
-    return without_process_env(create_app(load_config(os.environ["IDP_SERVE_CONFIG"])))
+    app = create_app(load_config(os.environ["IDP_SERVE_CONFIG"]))
+    # granian copies os.environ into its base environ after this factory returns: a process
+    # variable named like a request key would pass for the request's own
+    for name in [n for n in os.environ if _request_key(n)]:
+        del os.environ[name]
+    return without_process_env(app)
+
+
+# CGI/1.1 meta-variables (RFC 3875 §4.1), the ones servers add beside them, and PEP 3333's
+_CGI_KEYS = frozenset({
+    "AUTH_TYPE", "CONTENT_LENGTH", "CONTENT_TYPE", "GATEWAY_INTERFACE", "PATH_INFO",
+    "PATH_TRANSLATED", "QUERY_STRING", "REMOTE_ADDR", "REMOTE_HOST", "REMOTE_IDENT",
+    "REMOTE_USER", "REQUEST_METHOD", "SCRIPT_NAME", "SERVER_NAME", "SERVER_PORT",
+    "SERVER_PROTOCOL", "SERVER_SOFTWARE", "HTTPS", "REMOTE_PORT", "REQUEST_URI", "RAW_URI"})
+
+
+def _request_key(name: str) -> bool:
+    """Whether a WSGI environ key of this name describes the request (RFC 3875 §4.1, PEP
+    3333 "environ Variables")."""
+    return name in _CGI_KEYS or name.startswith(("HTTP_", "wsgi."))
 
 
 def without_process_env(app: Any) -> Any:
     """granian starts every WSGI environ from a copy of the process environment (as CGI does):
     take those variables out again, so that secrets in the environment never travel with a
-    request and no ``HTTP_*`` variable of the process can pass for a request header."""
-    inherited = tuple(os.environ)
+    request.  Names that are request keys are left to the server (it sets them per request);
+    :func:`granian_app` removes such names from the worker's environment before granian
+    copies it, so none can pass for a header or a CGI variable of the request."""
+    inherited = tuple(n for n in os.environ if not _request_key(n))
 
     def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
         for name in inherited:

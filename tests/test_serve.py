@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 
 from idp.demo import USERS_FILE
@@ -136,3 +137,26 @@ def test_serve_granian_refuses_a_bind_without_port(tmp_path: Path) -> None:
                         "granian", "--bind", "unix:/tmp/idp.sock"], capture_output=True,
                        text=True, timeout=60, env={**os.environ, "IDP_SECRET_KEY": "k" * 48})
     assert r.returncode == 2 and "HOST:PORT" in r.stderr
+
+
+def test_granian_environ_drops_process_secrets_but_keeps_request_keys(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """granian builds each environ as ``dict(os.environ) | scope``: a secret of the process is
+    taken out, while a request key that the process environment happens to share (here
+    ``SERVER_NAME``) keeps the request's own value instead of disappearing."""
+    from idp.cli import without_process_env
+
+    monkeypatch.setenv("IDP_TEST_SECRET", "s3cret")
+    monkeypatch.setenv("SERVER_NAME", "from-the-process")
+    seen: dict[str, object] = {}
+
+    def inner(environ: dict[str, object], start_response: object) -> list[bytes]:
+        seen.update(environ)
+        return [b""]
+
+    wsgi = without_process_env(inner)
+    scope = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "SERVER_NAME": "idp.example",
+             "SERVER_PORT": "443", "HTTP_HOST": "idp.example"}
+    wsgi(dict(os.environ) | scope, None)
+    assert "IDP_TEST_SECRET" not in seen and "PATH" not in seen
+    assert seen["SERVER_NAME"] == "idp.example" and seen["REQUEST_METHOD"] == "GET"
