@@ -85,3 +85,19 @@ def test_new_login_ends_the_previous_session(manager: SessionManager) -> None:
 ])
 def test_bad_session_ids_find_nothing(manager: SessionManager, sid: str) -> None:
     assert manager.get(sid) is None
+
+
+def test_saved_session_reads_back_with_every_field(manager: SessionManager) -> None:
+    """What a protocol adds (participants, nested ``extra``) survives the store, and the
+    stored form is every field but the ID (the store key is its hash)."""
+    from dataclasses import fields
+
+    from idp.login.sessions import IdpSession
+
+    sess = manager.create(ALICE, amr=["pwd", "otp"])
+    sess.participants.append("https://sp.example/metadata")
+    sess.extra["saml"] = {"https://sp.example/metadata": {"name_id": "n", "session_index": "_i"}}
+    manager.save(sess)
+    again = manager.get(sess.id)
+    assert again == sess
+    assert set(sess.to_json()) == {f.name for f in fields(IdpSession)} - {"id"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from idp.config import SessionConfig
@@ -43,9 +43,12 @@ class IdpSession:
         return Identity(self.username, self.subject, tuple(self.groups), dict(self.attributes))
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        del data["id"]
-        return data
+        """The stored form: every field but ``id`` (the store key is its hash).  The values
+        are the session's own (not copies): the caller serialises them at once."""
+        return {f.name: getattr(self, f.name) for f in _STORED}
+
+
+_STORED = tuple(f for f in fields(IdpSession) if f.name != "id")
 
 
 def _store_key(session_id: str) -> str:

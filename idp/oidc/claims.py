@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -49,7 +49,10 @@ class Grantee:
     sid: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """A copy as plain JSON values (the lists and the attribute map copied)."""
+        return {"username": self.username, "subject": self.subject,
+                "groups": list(self.groups), "attributes": dict(self.attributes),
+                "auth_time": self.auth_time, "amr": list(self.amr), "sid": self.sid}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Grantee:

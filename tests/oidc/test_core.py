@@ -397,3 +397,14 @@ def test_revoked_token_inactive_even_when_its_signature_is_cached(keys_dir: Path
     assert at in core.signer._verified
     assert call(revoke).status == 200
     assert call(introspect).body == {"active": False}
+
+
+def test_grantee_json_copies_every_field() -> None:
+    """A grant's frozen person: every field round-trips, and the stored lists are copies."""
+    from dataclasses import fields
+
+    data = ALICE.to_json()
+    assert set(data) == {f.name for f in fields(Grantee)}
+    assert Grantee.from_json(json.loads(json.dumps(data))) == ALICE
+    data["groups"].append("intruders")
+    assert "intruders" not in ALICE.groups
