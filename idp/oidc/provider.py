@@ -10,10 +10,11 @@ from idp.audit import Auditor
 from idp.config import Config
 from idp.keys import KeyRing
 from idp.oidc import authorize as authz
-from idp.oidc import device, endpoints, grants
+from idp.oidc import client_auth, device, endpoints, grants
 from idp.oidc.claims import Grantee, RoleMapper
 from idp.oidc.clients import demo_clients
 from idp.oidc.core import Core, JsonResult, OAuthRequest
+from idp.oidc.errors import OAuthError
 from idp.store import Store, new_id
 
 
@@ -51,6 +52,16 @@ class OidcProvider:
 
     def logout(self, req: OAuthRequest, grantee: Grantee | None) -> endpoints.LogoutDecision:
         return endpoints.logout(self.core, req, grantee)
+
+    def confidential_client(self, req: OAuthRequest, endpoint: str) -> str:
+        """The ``client_id`` of a confidential client authenticating at another endpoint of
+        this IdP (the STS decision endpoint), with the method it registered, as at
+        introspection (RFC 7662 §2.1); ``invalid_client`` (401) otherwise."""
+        client = client_auth.authenticate(self.core, req, endpoint)
+        if client.public:
+            raise OAuthError("invalid_client", "public clients cannot use this endpoint",
+                             debug=f"public client `{client.client_id}`")
+        return client.client_id
 
     def device_authorization(self, req: OAuthRequest) -> JsonResult:
         return device.device_authorization(self.core, req)

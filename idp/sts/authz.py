@@ -89,8 +89,10 @@ class DecisionQuery:
                    doc.get("secure") if isinstance(doc.get("secure"), bool) else None)
 
 
-def decide(svc: StsService, q: DecisionQuery, info: RequestInfo) -> dict[str, Any]:
-    """Authenticate the request's signature, then evaluate; deny on any doubt."""
+def decide(svc: StsService, q: DecisionQuery, info: RequestInfo, *,
+           client_id: str | None = None) -> dict[str, Any]:
+    """Authenticate the request's signature, then evaluate; deny on any doubt.  ``client_id``
+    (the resource server that asked, authenticated by the caller) goes into the audit."""
     req: QueryRequest = build_request(q.method.upper(), q.path, q.query,
                                       {k.lower(): v for k, v in q.headers.items()}, b"",
                                       source_ip=q.source_ip)
@@ -99,7 +101,7 @@ def decide(svc: StsService, q: DecisionQuery, info: RequestInfo) -> dict[str, An
     try:
         caller = svc.authenticate(req, q.service)
     except StsError as exc:
-        svc.audit_refusal("Decide", info, exc)
+        svc.audit_refusal("Decide", info, exc, client_id=client_id)
         return {"decision": "Deny", "reason": exc.code, "message": exc.description,
                 "error": {"code": exc.code, "message": exc.description}}
     ctx = svc.caller_context(caller, q.source_ip, q.secure, q.context)
@@ -128,5 +130,6 @@ def decide(svc: StsService, q: DecisionQuery, info: RequestInfo) -> dict[str, An
         out["encodedAuthorizationMessage"] = encode_message(svc.secret, message)
         svc.auditor.emit("Decide", info, user=caller.arn, error_code="AccessDenied",
                          error_message=f"{q.action} on {q.resource}: {reason}",
-                         additional={"action": q.action, "resource": q.resource})
+                         additional={"action": q.action, "resource": q.resource,
+                                     "resourceServer": client_id})
     return out

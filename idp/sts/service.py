@@ -153,8 +153,11 @@ class StsService:
 
     # -- audit -----------------------------------------------------------------------------
     def audit_refusal(self, action: str, info: RequestInfo, exc: StsError,
-                      req: p.QueryRequest | None = None) -> None:
+                      req: p.QueryRequest | None = None, *,
+                      client_id: str | None = None) -> None:
         extra: dict[str, Any] = {"debug": exc.debug} if exc.debug else {}
+        if client_id is not None:
+            extra["resourceServer"] = client_id
         if req is not None:
             for name in ("RoleArn", "PrincipalArn", "RoleSessionName"):
                 if name in req.params:

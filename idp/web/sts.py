@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response
 from idp.app import Components
 from idp.iam.query import QueryCaller, handle_iam_query
 from idp.iam.query_xml import error as iam_error
+from idp.oidc import OAuthError, OAuthRequest, OidcProvider
 from idp.sts import StsError, StsService, StsSettings, build_request
 from idp.sts.authz import DecisionQuery, decide
 from idp.sts.credentials import LongTermKey
@@ -80,20 +81,52 @@ def sts() -> Response:
                     headers={"x-amzn-RequestId": req.request_id})
 
 
+# client authentication fields a resource server may put in the JSON body (RFC 6749 §2.3.1
+# client_secret_post, RFC 7523 §2.2 private_key_jwt); client_secret_basic uses the header
+_CLIENT_FIELDS = ("client_id", "client_secret", "client_assertion", "client_assertion_type")
+
+
 @bp.route("/sts/decide", methods=["POST"])
 def sts_decide() -> Response:
-    """The decision endpoint: JSON in (see :class:`idp.sts.DecisionQuery`), JSON out."""
+    """The decision endpoint: JSON in (see :class:`idp.sts.DecisionQuery`), JSON out.  Only a
+    confidential OAuth client of this IdP (the resource server) may ask, as at introspection
+    (RFC 7662 §2.1): a signed request seen on the way must not let anyone else probe what its
+    signer may do."""
+    info = request_info()
     try:
         doc = json.loads(request.get_data(cache=True) or b"null")
         if not isinstance(doc, dict):
             raise ValueError("a JSON object is required")
+    except (ValueError, binascii.Error) as exc:
+        return _decide_invalid(exc)
+    auth = OAuthRequest({k: doc[k] for k in _CLIENT_FIELDS if isinstance(doc.get(k), str)},
+                        request.headers.get("Authorization"), info)
+    try:
+        client_id = _oidc().confidential_client(auth, "/sts/decide")
+    except OAuthError as exc:
+        components().auditor.emit("Decide", info, error_code=exc.code,
+                                  error_message=exc.description,
+                                  additional={"reason": exc.debug[:200]})
+        return Response(json.dumps(exc.body()), exc.status, mimetype="application/json",
+                        headers={"WWW-Authenticate": 'Basic realm="sts-decide"',
+                                 "Cache-Control": "no-store"})
+    try:
         query = DecisionQuery.from_json(doc)
     except (ValueError, binascii.Error) as exc:
-        body = {"decision": "Deny", "reason": "bad request", "error": {
-            "code": "ValidationError", "message": str(exc)[:200]}}
-        return Response(json.dumps(body), 400, mimetype="application/json")
-    out = decide(service(), query, request_info())
+        return _decide_invalid(exc)
+    out = decide(service(), query, info, client_id=client_id)
     return Response(json.dumps(out), 200, mimetype="application/json")
+
+
+def _oidc() -> OidcProvider:
+    provider: OidcProvider = components().extras["oidc"]
+    return provider
+
+
+def _decide_invalid(exc: Exception) -> Response:
+    body = {"decision": "Deny", "reason": "bad request", "error": {
+        "code": "ValidationError", "message": str(exc)[:200]}}
+    return Response(json.dumps(body), 400, mimetype="application/json")
 
 
 @bp.route("/iam", methods=["POST"])

@@ -4,6 +4,7 @@ enforced by the decision endpoint, presigned requests, the federation page and `
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,8 @@ def test_session_policy_narrows_admin(idp: LiveIdp) -> None:
                  '"Action":["s3:Get*","s3:List*"],"Resource":"*"}]}')
     full = saml_creds(idp, "alice", "Admin")
     narrowed = saml_creds(idp, "alice", "Admin", Policy=read_only)
-    client = DecisionClient(idp.url)
+    client = DecisionClient(idp.url, client_id="demo-service",
+                            client_secret="demo-service-secret")
     resource = "arn:aws:s3:::bucket/report.csv"
     allowed = client.decide(*_signed_s3_put(full), action="s3:PutObject", resource=resource)
     denied = client.decide(*_signed_s3_put(narrowed), action="s3:PutObject", resource=resource)
@@ -235,3 +237,50 @@ def test_query_string_and_form_paths_agree(demo_idp: LiveIdp, method: str) -> No
     assert "<Code>InvalidAction</Code>" in r.text and r.headers["x-amzn-RequestId"]
     assert r.headers["Content-Type"].startswith("text/xml")
     assert "default-src 'none'" in r.headers["Content-Security-Policy"]
+
+
+def _decide_raw(idp: LiveIdp, doc: dict[str, Any], **kw: Any) -> requests.Response:
+    return requests.post(idp.url + "/sts/decide", json=doc, timeout=10, **kw)
+
+
+def _probe(creds: dict[str, Any]) -> dict[str, Any]:
+    method, path, query, headers, body = _signed_s3_put(creds)
+    return {"request": {"method": method, "path": path, "query": query, "headers": headers,
+                        "body_b64": base64.b64encode(body).decode()},
+            "action": "s3:PutObject", "resource": "arn:aws:s3:::bucket/report.csv"}
+
+
+@pytest.mark.parametrize("how", ["no credentials", "wrong secret", "unknown client",
+                                 "public client", "secret in the body of a basic client"])
+def test_decide_answers_only_an_authenticated_resource_server(idp: LiveIdp, how: str) -> None:
+    """RFC 7662 §2.1, applied to the decision endpoint: whoever saw a signed request on the way
+    must not learn what its signer may do.  Each refusal is a 401 ``invalid_client`` with no
+    decision, principal or policy in it, and is audited."""
+    doc = _probe(saml_creds(idp, "alice", "Admin"))
+    auth: tuple[str, str] | None = None
+    if how == "wrong secret":
+        auth = ("demo-service", "not-the-secret")
+    elif how == "unknown client":
+        auth = ("nobody", "demo-service-secret")
+    elif how == "public client":
+        doc["client_id"] = "demo-cli"
+    elif how == "secret in the body of a basic client":
+        doc |= {"client_id": "demo-service", "client_secret": "demo-service-secret"}
+    r = _decide_raw(idp, doc, auth=auth)
+    assert r.status_code == 401, r.text
+    assert r.json()["error"] == "invalid_client"
+    assert r.headers["WWW-Authenticate"].startswith("Basic ")
+    assert not {"decision", "principal", "evaluation"} & set(r.json())
+    refused = [e for e in idp.audit.records if e["eventName"] == "Decide"]
+    assert refused and refused[-1]["errorCode"] == "invalid_client"
+
+
+def test_decide_for_an_authenticated_resource_server(idp: LiveIdp) -> None:
+    """The same request with the resource server's client credentials gets its decision, and
+    a deny names that resource server in the audit record."""
+    creds = saml_creds(idp, "bob", "ReadOnly")
+    r = _decide_raw(idp, _probe(creds), auth=("demo-service", "demo-service-secret"))
+    assert r.status_code == 200 and r.json()["decision"] == "Deny"
+    assert r.json()["principal"] == creds["Arn"]
+    denied = [e for e in idp.audit.records if e["eventName"] == "Decide"]
+    assert denied[-1]["additionalEventData"]["resourceServer"] == "demo-service"
