@@ -20,13 +20,14 @@ from werkzeug.wrappers import Response
 from idp.app import Components
 from idp.iam.query import QueryCaller, handle_iam_query
 from idp.iam.query_xml import error as iam_error
-from idp.oidc import OAuthError, OAuthRequest, OidcProvider
+from idp.oidc import OAuthError, OAuthRequest
 from idp.sts import StsError, StsService, StsSettings, build_request
 from idp.sts.authz import DecisionQuery, decide
 from idp.sts.credentials import LongTermKey
 from idp.sts.saml import AWS_ATTR, NS, parse_safely
 from idp.web import fastpath, security
 from idp.web.context import components, form_csrf_token, request_info
+from idp.web.oidc import provider as oidc_provider
 from idp.web.sts_fast import FastSts
 
 bp = Blueprint("sts", __name__)
@@ -102,7 +103,7 @@ def sts_decide() -> Response:
     auth = OAuthRequest({k: doc[k] for k in _CLIENT_FIELDS if isinstance(doc.get(k), str)},
                         request.headers.get("Authorization"), info)
     try:
-        client_id = _oidc().confidential_client(auth, "/sts/decide")
+        client_id = oidc_provider().confidential_client(auth, "/sts/decide")
     except OAuthError as exc:
         components().auditor.emit("Decide", info, error_code=exc.code,
                                   error_message=exc.description,
@@ -116,11 +117,6 @@ def sts_decide() -> Response:
         return _decide_invalid(exc)
     out = decide(service(), query, info, client_id=client_id)
     return Response(json.dumps(out), 200, mimetype="application/json")
-
-
-def _oidc() -> OidcProvider:
-    provider: OidcProvider = components().extras["oidc"]
-    return provider
 
 
 def _decide_invalid(exc: Exception) -> Response:

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from idp.audit import Auditor, MemorySink, RequestInfo
@@ -20,6 +21,7 @@ from idp.iam.model import IamModel, demo_model
 from idp.saml.crypto import RSA_SHA256
 from idp.saml.errors import SamlSignatureError
 from idp.saml.messages import _unquote_b64, sign_redirect, verify_redirect
+from tests.saml.spapps import make_cert
 
 
 def test_base64_unquoting_is_unquote_plus() -> None:
@@ -36,31 +38,19 @@ def test_base64_unquoting_is_unquote_plus() -> None:
 
 
 @pytest.fixture(scope="module")
-def sp_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(65537, 2048)
-
-
-def _cert(key: rsa.RSAPrivateKey) -> str:
-    import datetime as dt
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.x509.oid import NameOID
-
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sp")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(1)
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
+def sp_material() -> tuple[rsa.RSAPrivateKey, str]:
+    """An SP's RSA key and its self-signed certificate (PEM)."""
+    key_pem, cert_pem = make_cert("sp")
+    key = serialization.load_pem_private_key(key_pem.encode(), None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key, cert_pem
 
 
 def test_redirect_signature_with_other_encodings_of_the_same_values(
-        sp_key: rsa.RSAPrivateKey) -> None:
+        sp_material: tuple[rsa.RSAPrivateKey, str]) -> None:
     """SAML Bindings §3.4.4.1: the signature is over the parameters as encoded; SigAlg and
     Signature written with lower-case escapes still decode to the same values."""
-    cert = _cert(sp_key)
+    sp_key, cert = sp_material
     query = sign_redirect([("SAMLRequest", "abc+/="), ("RelayState", "r")], sp_key)
     assert verify_redirect(query, "SAMLRequest", (cert,))
     head, _, signature = query.partition("&Signature=")
