@@ -661,3 +661,32 @@ def test_concurrent_cli_adds_all_land(tmp_path: Path) -> None:
     for p in procs:
         assert p.wait(120) == 0, p.stdout.read() if p.stdout else ""
     assert sorted(u.username for u in list_users(Path(path))) == [f"user{i}" for i in range(6)]
+
+
+@pytest.mark.parametrize(("stored", "typed"), [
+    pytest.param("caf\u00e9-password", "cafe\u0301-password", id="NFC stored, NFD typed"),
+    pytest.param("cafe\u0301-password", "caf\u00e9-password", id="NFD stored, NFC typed"),
+    pytest.param("two\u00a0words-pass", "two words-pass", id="no-break space as space"),
+    pytest.param("two\u3000words-pass", "two words-pass", id="ideographic space as space"),
+])
+def test_file_password_in_another_unicode_form_is_the_same_password(
+        tmp_path: Path, stored: str, typed: str) -> None:
+    """RFC 8265 §4.2.2 (OpaqueString): non-ASCII spaces map to U+0020 and the password is
+    NFC-normalized before hashing and before checking, so the keyboard's choice of form
+    does not lock a person out; a different password still fails."""
+    path = tmp_path / "users.yaml"
+    write_users(path, [])
+    add_user(path, "zoe", stored)
+    directory = FileDirectory(path)
+    assert directory.authenticate("zoe", typed).username == "zoe"
+    _fails(directory, "zoe", typed.replace("pass", "Pass"))
+
+
+def test_file_hash_of_an_unprepared_password_still_signs_in(tmp_path: Path) -> None:
+    """A hash written before passwords were prepared (of the NFD form as typed) still
+    accepts that exact password."""
+    path = tmp_path / "users.yaml"
+    path.write_text(yaml.safe_dump({"users": [_user("zoe", "cafe\u0301-password")]}))
+    directory = FileDirectory(path)
+    assert directory.authenticate("zoe", "cafe\u0301-password").username == "zoe"
+    _fails(directory, "zoe", "cafe-password")

@@ -8,7 +8,8 @@ when it changes (one ``stat`` at most once a second).  The
 IdP only reads it; ``add_user``/``set_password``/``list_users`` serve the ``idp users`` CLI and
 write it atomically (temporary file, ``os.replace``, mode 0600), each read-modify-write under
 an exclusive ``flock`` on a sibling ``.<name>.lock`` file, so two concurrent ``idp users``
-commands cannot lose each other's change.
+commands cannot lose each other's change.  Passwords are prepared as RFC 8265's
+OpaqueString before hashing and before checking (:func:`opaque`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import secrets
 import tempfile
 import threading
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -172,6 +174,19 @@ def write_users(path: Path, users: Sequence[FileUser]) -> None:
         raise
 
 
+def opaque(password: str) -> str:
+    """A password prepared as RFC 8265 §4.2 (OpaqueString) prepares it before comparison:
+    non-ASCII spaces mapped to U+0020 (§4.2.2 additional mapping rule) and Unicode
+    normalization form C (§4.2.2 normalization rule), so that "é" typed as one code point or
+    as "e" + U+0301 is the same password.  The FreeformClass repertoire check is not applied
+    (an unusual character is allowed, not refused)."""
+    if password.isascii():
+        return password
+    mapped = "".join(" " if c != " " and unicodedata.category(c) == "Zs" else c
+                     for c in password)
+    return unicodedata.normalize("NFC", mapped)
+
+
 def _check_password(password: str) -> None:
     if not password:
         raise ConfigError(["the password must not be empty"])
@@ -199,7 +214,7 @@ def add_user(path: Path, username: str, password: str, groups: Sequence[str] = (
     if any(not g or g != g.strip() for g in groups):
         raise ConfigError(["group names must be non-empty, without surrounding spaces"])
     _check_password(password)
-    pw_hash = HASHER.hash(password)  # slow: outside the lock
+    pw_hash = HASHER.hash(opaque(password))  # slow: outside the lock
     with _exclusive(path):
         users = read_users(path)
         if any(u.username.casefold() == username.casefold() for u in users):
@@ -213,7 +228,7 @@ def add_user(path: Path, username: str, password: str, groups: Sequence[str] = (
 def set_password(path: Path, username: str, password: str) -> FileUser:
     """Replace a user's password hash."""
     _check_password(password)
-    pw_hash = HASHER.hash(password)
+    pw_hash = HASHER.hash(opaque(password))
     with _exclusive(path):
         users = read_users(path)
         for i, user in enumerate(users):
@@ -301,6 +316,17 @@ class FileDirectory:
         return user.identity()
 
     def _verify(self, pw_hash: str, password: str) -> bool:
+        """The prepared password (:func:`opaque`) against the hash; when preparing changed it,
+        also the password as typed, for hashes written before passwords were prepared.  The
+        number of hash checks depends only on the password, never on the user, so an unknown
+        user costs what a wrong password costs."""
+        prepared = opaque(password)
+        ok = self._check(pw_hash, prepared)
+        if prepared != password:
+            ok = self._check(pw_hash, password) or ok
+        return ok
+
+    def _check(self, pw_hash: str, password: str) -> bool:
         try:
             return self._hasher.verify(pw_hash, password)
         except (VerificationError, InvalidHashError):
