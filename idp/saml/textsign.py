@@ -80,14 +80,6 @@ def attrs(values: Mapping[str, str | None]) -> str:
     return out
 
 
-def _plain(joined: str) -> bool:
-    """Whether values (run together in ``joined``) are written as they are, both as character
-    content and in attribute values: printable ASCII (no TAB, LF, CR or other controls) with
-    none of ``& < > "`` -- nothing Canonical XML 1.0 §2.3 / Exclusive C14N 1.0 §3 escapes."""
-    return (joined.isascii() and joined.isprintable() and "&" not in joined
-            and "<" not in joined and ">" not in joined and '"' not in joined)
-
-
 def _b64(data: bytes) -> str:
     return binascii.b2a_base64(data, newline=False).decode()
 
@@ -133,15 +125,12 @@ def _signature(ref_id: str, canonical: Iterable[bytes], key: SigningKey, cert_b6
 _VALUE_OPEN = f'<saml:AttributeValue xmlns:xsi="{NS["xsi"]}" xsi:type="xs:string">'
 
 
-def assertion_body(a: AssertionData, *, plain: bool = False) -> str:
+def assertion_body(a: AssertionData) -> str:
     """Everything after ``<saml:Issuer>``: Subject, Conditions, AuthnStatement and the
     AttributeStatement (SAML Core §2.3.3 order; Profiles §4.1.4.2 bearer confirmation).
-    Attributes are written in C14N order by hand (names sorted), as :func:`attrs` would.
-
-    ``plain``: the caller has checked with :func:`_plain` that no value needs escaping (the
-    values are then written as they are); otherwise each is escaped by :func:`text` or
-    :func:`attr_value`."""
-    t, av = (str, str) if plain else (text, attr_value)
+    Attributes are written in C14N order by hand (names sorted), as :func:`attrs` would;
+    every value goes through :func:`text` or :func:`attr_value`."""
+    t, av = text, attr_value
     n = a.name_id
     until = instant(a.now + a.lifetime)
     nq, spnq, irt = n.name_qualifier, n.sp_name_qualifier, a.in_response_to
@@ -177,20 +166,6 @@ def assertion_body(a: AssertionData, *, plain: bool = False) -> str:
     return "".join(parts)
 
 
-def _values(a: AssertionData, response_id: str, destination: str) -> str:
-    """Every value the document writes that is not a constant, an instant or a digest, run
-    together (for :func:`_plain`)."""
-    n = a.name_id
-    raw = [a.id, a.issuer, response_id, destination, n.value, n.format,
-           n.name_qualifier or "", n.sp_name_qualifier or "", a.in_response_to or "",
-           a.recipient, a.audience, a.session_index, a.authn_context]
-    for attr in a.attributes:
-        raw.append(attr.name)
-        raw.append(attr.friendly_name or "")
-        raw += attr.values
-    return "".join(raw)
-
-
 def signed_response(a: AssertionData, *, response_id: str, destination: str,
                     key: SigningKey, cert_b64: str) -> bytes:
     """The document: a Response (signed) holding the Assertion (signed), SAML Core §3.3.3 and
@@ -198,8 +173,7 @@ def signed_response(a: AssertionData, *, response_id: str, destination: str,
     and the Assertion are written in C14N order (Exclusive C14N 1.0 §3: by name, as they
     have no namespace).  Each digest is taken over the pieces of the element's canonical
     text, the assertion's body being encoded once."""
-    plain = _plain(_values(a, response_id, destination))
-    t, av = (str, str) if plain else (text, attr_value)
+    t, av = text, attr_value
     saml = NS["saml"]
     issuer_text = t(a.issuer)
     now = instant(a.now)
@@ -207,7 +181,7 @@ def signed_response(a: AssertionData, *, response_id: str, destination: str,
     a_open = f'<saml:Assertion xmlns:saml="{saml}"{a_attrs}'.encode()
     a_open_doc = f'<saml:Assertion xmlns:saml="{saml}" xmlns:xs="{NS["xs"]}"{a_attrs}'.encode()
     a_issuer = f"<saml:Issuer>{issuer_text}</saml:Issuer>".encode()
-    body = (assertion_body(a, plain=plain) + "</saml:Assertion>").encode()
+    body = (assertion_body(a) + "</saml:Assertion>").encode()
     a_sig = _signature(av(a.id), (a_open, a_issuer, body), key, cert_b64)
 
     irt = a.in_response_to
