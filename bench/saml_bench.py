@@ -104,8 +104,8 @@ def run(crypto: XmlCrypto, seconds: float, work: Path, verify_sp: bool, users: i
         config.saml, config.issuer, comps.keys, comps.store, comps.auditor, comps.sessions,
         load_metadata(config.metadata_dirs, [aws_sp(config.issuer)]), b"s" * 32,
         lambda g, a, sp: iam.roles_for(g, a, sp, kind="saml"), crypto))
-    # many signed-in people, taken in turn: nothing remembered per person (role mapping,
-    # session participants) flatters the figure the way one repeated person would
+    # many signed-in people, taken in turn: nothing remembered per person (session
+    # participants) flatters the figure the way one repeated person would
     groups = [("admins", "engineering"), ("engineering",), ("admins",)]
     sessions = [comps.sessions.create(Identity(
         f"user{i}", f"{i:08x}", groups[i % len(groups)],
@@ -157,7 +157,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--users", type=int, default=5000,
-                    help="distinct signed-in people, in turn (more than the role-mapping memo)")
+                    help="distinct signed-in people, in turn")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

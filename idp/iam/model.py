@@ -11,10 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from idp.config import IamConfig
@@ -26,7 +25,6 @@ from idp.iam.policy import Policy, parse_policy
 
 MODEL_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 AWS_SIGNIN_SAML = "https://signin.aws.amazon.com/saml"
-_GRANT_MEMO = 4096  # remembered role mappings per model (the table is emptied when full)
 
 
 def saml_recipients(issuer: str) -> list[str]:
@@ -137,7 +135,6 @@ class IamModel:
         self._sets: dict[str, PolicySet] = {}
         self._grant_cache: tuple[dict[str, tuple[str | None, str | None]],
                                  dict[str, int]] | None = None
-        self._granted: dict[tuple[Any, ...], tuple[RoleGrant, ...]] = {}
 
     # -- look-ups ---------------------------------------------------------------------------
     def role(self, name_or_arn: str) -> Role:
@@ -179,35 +176,7 @@ class IamModel:
 
     def roles_for(self, identity_groups: Iterable[str], attributes: Mapping[str, str],
                   sp_or_client: str | None, kind: ProviderKind | None = None) -> list[RoleGrant]:
-        """The roles the mapping grants (see :func:`idp.iam.mapping.grants_for`).
-
-        The mapping is a pure function of the groups (as a set), the attributes, the SP or
-        client and the kind, and the model does not change once built: results are remembered
-        per such key (a bounded table), as grants whose tags are read-only views.  A fresh list
-        is returned each time."""
-        groups = frozenset(identity_groups)
-        memo_key: tuple[Any, ...] | None = None
-        found = None
-        try:
-            key = (groups, frozenset(attributes.items()), sp_or_client, kind)
-            found = self._granted.get(key)
-            memo_key = key
-        except TypeError:  # an unhashable attribute value: no memo for this one
-            pass
-        if found is not None:
-            return list(found)
-        grants = tuple(replace(g, principal_tags=MappingProxyType(dict(g.principal_tags)))
-                       for g in self._computed(groups, attributes, sp_or_client, kind))
-        if memo_key is not None:
-            if len(self._granted) >= _GRANT_MEMO:
-                self._granted.clear()
-            self._granted[memo_key] = grants
-        return list(grants)
-
-    def _computed(self, identity_groups: Iterable[str], attributes: Mapping[str, str],
-                  sp_or_client: str | None, kind: ProviderKind | None = None
-                  ) -> list[RoleGrant]:
-        """:func:`idp.iam.mapping.grants_for` with this model's tables (nothing remembered)."""
+        """The roles the mapping grants (see :func:`idp.iam.mapping.grants_for`)."""
         providers, durations = self._grant_tables()
         return grants_for(self.mapping, identity_groups, attributes, sp_or_client, providers,
                           durations, kind)

@@ -1,5 +1,5 @@
 """The shortcuts on the path of a signed response give what the long way gives: the decoding
-of the redirect signature, the remembered role mapping, the audit record's time."""
+of the redirect signature and the audit record's time."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import os
 import random
 import re
 import time
-from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
 import pytest
@@ -16,8 +15,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from idp.audit import Auditor, MemorySink, RequestInfo
-from idp.iam.mapping import MappingRule
-from idp.iam.model import IamModel, demo_model
 from idp.saml.crypto import RSA_SHA256
 from idp.saml.errors import SamlSignatureError
 from idp.saml.messages import _unquote_b64, sign_redirect, verify_redirect
@@ -65,42 +62,6 @@ def test_redirect_signature_with_other_encodings_of_the_same_values(
         verify_redirect(head + "&Signature=" + signature.replace("%2B", "%2F", 1)
                         if "%2B" in signature else head + "&Signature=AAAA", "SAMLRequest",
                         (cert,))
-
-
-def test_remembered_role_mapping_equals_the_computed_one() -> None:
-    model = demo_model("https://idp.example")
-    fresh = demo_model("https://idp.example")
-    cases = [(["admins"], {"username": "alice", "email": "a@example.org"}, "sp", "saml"),
-             (["engineering", "admins"], {"username": "bob"}, "sp", "saml"),
-             (["admins", "engineering"], {"username": "bob"}, "sp", "saml"),
-             ([], {"username": "carol"}, "demo-cli", "oidc"),
-             (["admins"], {"username": "alice", "email": "other@example.org"}, "sp", None)]
-    for _ in range(3):
-        for groups, attributes, sp, kind in cases:
-            got = model.roles_for(groups, attributes, sp, kind)  # type: ignore[arg-type]
-            want = fresh._computed(groups, attributes, sp, kind)  # type: ignore[arg-type]
-            assert [(g.role_arn, g.saml_provider_arn, g.oidc_provider_arn,
-                     dict(g.principal_tags), g.transitive_tag_keys, g.max_session_duration,
-                     g.kind) for g in got] == [
-                (g.role_arn, g.saml_provider_arn, g.oidc_provider_arn, dict(g.principal_tags),
-                 g.transitive_tag_keys, g.max_session_duration, g.kind) for g in want]
-    first = model.roles_for(["admins"], {"username": "alice"}, "sp", "saml")
-    first.clear()  # each call gets its own list
-    again = model.roles_for(["admins"], {"username": "alice"}, "sp", "saml")
-    assert again and again[0].principal_tags["username"] == "alice"
-    with pytest.raises(TypeError):  # shared grants: their tags are read-only
-        again[0].principal_tags["username"] = "mallory"  # type: ignore[index]
-    # tags follow the attributes, not the first caller's
-    assert model.roles_for(["admins"], {"username": "eve"}, "sp", "saml")[0] \
-        .principal_tags["username"] == "eve"
-
-
-def test_role_mapping_with_unhashable_attribute_values_is_not_remembered() -> None:
-    model = IamModel(mapping=[MappingRule("arn:aws:iam::1:role/R", everyone=True,
-                                          principal_tags={"t": "v"})])
-    odd: Any = {"username": ["a", "b"]}
-    assert [g.role_arn for g in model.roles_for([], odd, None)] == ["arn:aws:iam::1:role/R"]
-    assert not model._granted
 
 
 def test_audit_event_time_is_the_utc_second() -> None:
