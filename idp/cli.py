@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from datetime import UTC, datetime
@@ -86,6 +87,11 @@ def serve(config_path: str, bind: str, workers: int, server: str, threads: int,
         _run_gunicorn(config, bind, workers, threads, certfile, keyfile)
 
 
+# seconds a stopping server gives its workers to finish their requests before killing them
+# (gunicorn's own default ``graceful_timeout``; granian waits without limit unless told)
+GRACEFUL_TIMEOUT = 30
+
+
 def _run_gunicorn(config: Config, bind: str, workers: int, threads: int,
                   certfile: str | None, keyfile: str | None) -> None:
     from gunicorn.app.base import BaseApplication
@@ -96,7 +102,8 @@ def _run_gunicorn(config: Config, bind: str, workers: int, threads: int,
         def load_config(self) -> None:
             opts: dict[str, Any] = {"bind": bind, "workers": workers, "accesslog": "-",
                                     "worker_class": "gthread", "threads": threads,
-                                    "certfile": certfile, "keyfile": keyfile}
+                                    "certfile": certfile, "keyfile": keyfile,
+                                    "graceful_timeout": GRACEFUL_TIMEOUT}
             for k, v in opts.items():
                 if v is not None:
                     self.cfg.set(k, v)
@@ -116,6 +123,7 @@ def _run_granian(config_path: str, host: str, port: int, workers: int, threads: 
     os.environ["IDP_SERVE_CONFIG"] = config_path
     Granian("idp.cli:granian_app", address=host, port=port, interface=Interfaces.WSGI,
             factory=True, workers=workers, blocking_threads=threads, log_access=True,
+            workers_kill_timeout=GRACEFUL_TIMEOUT,
             websockets=False, respawn_failed_workers=True,
             ssl_cert=Path(certfile) if certfile else None,
             ssl_key=Path(keyfile) if keyfile else None).serve()
@@ -125,6 +133,12 @@ def granian_app() -> Any:
     """The WSGI app of one granian worker (the config was checked by ``idp serve``)."""
     from idp.app import create_app
 
+    # A worker builds the app before granian installs its own signal handlers; until then it
+    # holds the handler it inherited from the main process through fork, which swallows a
+    # SIGTERM sent in that window, and the worker would then wait for a stop that already
+    # came.  A worker that is not serving yet simply ends on SIGTERM/SIGINT.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     app = create_app(load_config(os.environ["IDP_SERVE_CONFIG"]))
     # granian copies os.environ into its base environ after this factory returns: a process
     # variable named like a request key would pass for the request's own

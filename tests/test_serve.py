@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -160,3 +161,36 @@ def test_granian_environ_drops_process_secrets_but_keeps_request_keys(
     wsgi(dict(os.environ) | scope, None)
     assert "IDP_TEST_SECRET" not in seen and "PATH" not in seen
     assert seen["SERVER_NAME"] == "idp.example" and seen["REQUEST_METHOD"] == "GET"
+
+
+_STOP_DURING_STARTUP = """
+import os, signal, sys
+import idp.app
+from idp.cli import granian_app
+
+# what a granian worker holds before the app exists: the main process's handler, inherited
+# through fork, which only records the signal
+signal.signal(signal.SIGTERM, lambda *a: None)
+built = idp.app.create_app
+
+def create_app(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)  # `idp serve` is stopped while this worker starts
+    return built(*args, **kwargs)
+
+idp.app.create_app = create_app
+granian_app()
+print("still running after the stop", flush=True)
+"""
+
+
+def test_granian_worker_stopped_while_it_builds_the_app_ends(tmp_path: Path) -> None:
+    """A SIGTERM that reaches a granian worker before granian installs its own handlers
+    (while :func:`idp.cli.granian_app` builds the app) ends the worker; swallowed, the worker
+    would wait forever for a stop that already came, and `idp serve` would never exit."""
+    cfg = _config(tmp_path, 1)
+    r = subprocess.run([sys.executable, "-c", _STOP_DURING_STARTUP], capture_output=True,
+                       text=True, timeout=60, cwd=tmp_path,
+                       env={**os.environ, "IDP_SECRET_KEY": "k" * 48,
+                            "IDP_SERVE_CONFIG": str(cfg)})
+    assert r.returncode == -signal.SIGTERM, r.stdout + r.stderr
+    assert "still running" not in r.stdout
