@@ -25,7 +25,6 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import unquote_plus
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -115,12 +114,10 @@ def run(crypto: XmlCrypto, seconds: float, work: Path, verify_sp: bool, users: i
     checker = XmlsecCrypto()
     queries = requests_for(int(seconds * (60 if crypto.name.startswith("pysaml2") else 900)),
                            config.issuer, _KEYS[work])
-    messages = [Binding(True, {k: unquote_plus(v) for k, v in
-                               (p.split("=", 1) for p in q.split("&"))}, q) for q in queries]
     done = 0
     start, cpu_start = time.perf_counter(), cpu()
-    for i, msg in enumerate(messages):
-        out = idp.sso(msg, sessions[i % users], info)
+    for i, query in enumerate(queries):
+        out = idp.sso(Binding.query(query), sessions[i % users], info)
         assert isinstance(out, PostForm), out
         if verify_sp:
             root = etree.fromstring(base64.b64decode(out.fields["SAMLResponse"]))

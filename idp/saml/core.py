@@ -31,7 +31,13 @@ from idp.saml.errors import (
     SamlStatusError,
 )
 from idp.saml.issue import issue
-from idp.saml.messages import AuthnRequest, Binding, read_authn_request, verify_redirect
+from idp.saml.messages import (
+    AuthnRequest,
+    Binding,
+    Message,
+    read_authn_request,
+    verify_redirect,
+)
 from idp.saml.metadata import (
     AWS_CONSOLE_ENTITY_ID,
     AWS_ENTITY_ID,
@@ -117,7 +123,7 @@ class SamlIdp:
                         param: str, required: bool) -> bool:
         """Verify a message's signature if it has one; refuse an unsigned one if required."""
         if msg.redirect:
-            signed = verify_redirect(msg.raw_query, param, sp.signing_certs)
+            signed = verify_redirect(msg, param, sp.signing_certs)
         elif root.find(DS + "Signature") is not None:
             self.xmlsec.verify(root, list(sp.signing_certs))
             signed = True
@@ -167,18 +173,31 @@ class SamlIdp:
         return self.proceed(pending, sess, info, None)
 
     def _check_request(self, sp: ServiceProvider, req: AuthnRequest) -> None:
+        self.check_message(sp, req, self.sso_url, destination_required=False)
+
+    def check_message(self, sp: ServiceProvider, msg: Message, endpoint: str, *,
+                      destination_required: bool) -> None:
+        """What every message of an SP gets once it is authenticated: ``IssueInstant`` within
+        ``request_max_age`` (± ``clock_skew``) of the injected clock; ``Destination`` the
+        endpoint it came to, required when the message is signed (SAML Bindings §3.4.5.2,
+        §3.5.5.2); its ID accepted once per SP (SAML Core §1.3.4), remembered for as long as
+        the message could still pass the time check (SET NX in the store)."""
+        kind, destination = type(msg).__name__, msg.destination
         now = self.d.clock()
         skew = self.config.clock_skew
-        if not (now - self.config.request_max_age - skew <= req.issue_instant <= now + skew):
-            raise SamlError("the AuthnRequest is too old or from the future",
+        if not (now - self.config.request_max_age - skew <= msg.issue_instant <= now + skew):
+            raise SamlError(f"the {kind} is too old or from the future",
                             code="request_expired")
-        if req.destination and req.destination != self.sso_url:
-            raise SamlError("the AuthnRequest Destination is not this IdP",
-                            debug=req.destination)
-        digest = hashlib.sha256(f"{sp.entity_id}\x00{req.id}".encode()).hexdigest()
+        if destination is None and destination_required:
+            raise SamlError(f"the signed {kind} has no Destination",
+                            code="destination_mismatch")
+        if destination is not None and destination != endpoint:
+            raise SamlError(f"the {kind} Destination is not this IdP",
+                            code="destination_mismatch", debug=destination[:300])
+        digest = hashlib.sha256(f"{sp.entity_id}\x00{msg.id}".encode()).hexdigest()
         ttl = self.config.request_max_age + 2 * skew
         if not self.d.store.add(key("saml_rid", digest), b"1", ttl):
-            raise SamlError("the AuthnRequest was already used", code="request_replayed")
+            raise SamlError(f"the {kind} was already used", code="request_replayed")
 
     def _acs(self, sp: ServiceProvider, req: AuthnRequest, info: RequestInfo) -> str:
         """The ACS comes from the metadata only (SAML Profiles §4.1.4.1)."""

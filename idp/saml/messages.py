@@ -6,9 +6,10 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-from collections.abc import Mapping
-from dataclasses import dataclass
-from urllib.parse import quote_plus, unquote_plus
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+from urllib.parse import quote_plus, unquote_plus, unquote_to_bytes
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -34,13 +35,80 @@ _NAMEID_POLICY = SAMLP + "NameIDPolicy"
 _REQUESTED_AUTHN_CONTEXT = SAMLP + "RequestedAuthnContext"
 
 
+PROTOCOL_PARAMS = ("SAMLRequest", "SAMLResponse", "RelayState", "SigAlg", "Signature")
+_PROTOCOL = frozenset(PROTOCOL_PARAMS)
+_FOLDED = {name.lower(): name for name in PROTOCOL_PARAMS}
+
+
+def _repeated(name: str) -> SamlError:
+    return SamlError(f"`{name}` appears more than once", code="repeated_parameter")
+
+
+def protocol_name(name: str) -> str | None:
+    """The protocol parameter a (decoded) name is, ``None`` for any other parameter; a name
+    that differs from one only in case is refused (names are case-sensitive, SAML Bindings
+    §3.4.4.1, and another reader might not think so)."""
+    if name in _PROTOCOL:
+        return name
+    folded = _FOLDED.get(name.lower())
+    if folded is not None:
+        raise SamlError(f"`{name[:40]}` is not `{folded}`", code="ambiguous_parameter")
+    return None
+
+
 @dataclass(frozen=True)
 class Binding:
-    """A message as it arrived: parameters plus the raw query (for Redirect signatures)."""
+    """A message as it arrived: its protocol parameters decoded (``params``) and, for
+    HTTP-Redirect, the same parameters as they were URL-encoded (``encoded``: what the
+    signature covers).  :meth:`query` and :meth:`form` read each parameter once, so the
+    values checked and the values processed are the same ones."""
 
     redirect: bool
     params: Mapping[str, str]
-    raw_query: str = ""
+    encoded: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def query(cls, raw_query: str) -> Binding:
+        """HTTP-Redirect (SAML Bindings §3.4.4): the raw query string (one character per
+        octet, e.g. decoded as latin-1) split once; each name is decoded before it is looked
+        at, and a protocol parameter that appears twice is refused."""
+        params: dict[str, str] = {}
+        encoded: dict[str, str] = {}
+        for part in raw_query.split("&"):
+            raw_name, _, value = part.partition("=")
+            name = protocol_name(_unquote(raw_name))
+            if name is None:
+                continue
+            if name in encoded:
+                raise _repeated(name)
+            encoded[name] = value
+            params[name] = _DECODE.get(name, _unquote)(value)
+        return cls(True, params, encoded)
+
+    @classmethod
+    def form(cls, fields: Iterable[tuple[str, str]]) -> Binding:
+        """HTTP-POST (SAML Bindings §3.5.4): form fields as decoded by the web layer, every
+        one of them (a repeated protocol field is refused)."""
+        params: dict[str, str] = {}
+        for raw_name, value in fields:
+            name = protocol_name(raw_name)
+            if name is None:
+                continue
+            if name in params:
+                raise _repeated(name)
+            params[name] = value
+        return cls(False, params)
+
+
+class Message(Protocol):
+    """What every incoming request or response has (SAML Core §3.2.1, §3.2.2)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def issue_instant(self) -> float: ...
+    @property
+    def destination(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -65,6 +133,8 @@ class LogoutRequest:
     id: str
     issuer: str
     issue_instant: float
+    destination: str | None
+    not_on_or_after: float | None
     name_id: str | None
     session_indexes: tuple[str, ...]
 
@@ -73,6 +143,8 @@ class LogoutRequest:
 class LogoutResponse:
     id: str
     issuer: str
+    issue_instant: float
+    destination: str | None
     in_response_to: str | None
     status: str
 
@@ -131,27 +203,23 @@ def read_authn_request(root: etree._Element) -> AuthnRequest:
 def read_logout_request(root: etree._Element) -> LogoutRequest:
     """``<samlp:LogoutRequest>`` (SAML Core §3.7.1)."""
     ident, issuer, issued = _common(root, "LogoutRequest")
-    return LogoutRequest(ident, issuer, issued, text(root.find("saml:NameID", NS)),
+    expires = root.get("NotOnOrAfter")
+    not_on_or_after = parse_instant(expires)
+    if expires is not None and not_on_or_after is None:
+        raise SamlError("the `LogoutRequest` has no valid NotOnOrAfter")
+    return LogoutRequest(ident, issuer, issued, root.get("Destination"), not_on_or_after,
+                         text(root.find("saml:NameID", NS)),
                          tuple(t for t in (text(e) for e in root.findall(
                              "samlp:SessionIndex", NS)) if t))
 
 
 def read_logout_response(root: etree._Element) -> LogoutResponse:
     """``<samlp:LogoutResponse>`` (SAML Core §3.7.2)."""
-    ident, issuer, _ = _common(root, "LogoutResponse")
+    ident, issuer, issued = _common(root, "LogoutResponse")
     code = root.find("samlp:Status/samlp:StatusCode", NS)
-    return LogoutResponse(ident, issuer, root.get("InResponseTo"),
+    return LogoutResponse(ident, issuer, issued, root.get("Destination"),
+                          root.get("InResponseTo"),
                           code.get("Value", "") if code is not None else "")
-
-
-def _raw_params(raw_query: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for part in raw_query.split("&"):
-        name, _, value = part.partition("=")
-        if name in out:
-            raise SamlError(f"`{name}` appears twice in the query")
-        out[name] = value
-    return out
 
 
 @functools.lru_cache(maxsize=1024)
@@ -161,6 +229,15 @@ def _public_key(pem: str) -> PublicKeyTypes:
 
 
 _SIGALGS_RAW = {quote_plus(name): name for name in _HASHES}
+
+
+def _unquote(value: str) -> str:
+    """``application/x-www-form-urlencoded`` decoding of one name or value (``+`` is a space,
+    escapes are UTF-8) from text holding one character per octet; plain ASCII as it is."""
+    if "%" not in value and "+" not in value and value.isascii():
+        return value
+    return unquote_to_bytes(value.replace("+", " ").encode("latin-1", "replace")).decode(
+        "utf-8", "replace")
 
 
 def _unquote_b64(value: str) -> str:
@@ -174,29 +251,39 @@ def _unquote_b64(value: str) -> str:
     return unquote_plus(value)
 
 
-def verify_redirect(raw_query: str, kind: str, certs: tuple[str, ...]) -> bool:
-    """Verify the HTTP-Redirect signature (SAML Bindings §3.4.4.1) over the parameters exactly
-    as they were URL-encoded; ``False`` when the query carries none."""
-    raw = _raw_params(raw_query)
+def _unquote_sigalg(value: str) -> str:
+    return _SIGALGS_RAW.get(value) or _unquote(value)
+
+
+_DECODE: dict[str, Callable[[str], str]] = {
+    "SAMLRequest": _unquote_b64, "SAMLResponse": _unquote_b64, "Signature": _unquote_b64,
+    "SigAlg": _unquote_sigalg}
+
+
+def verify_redirect(msg: Binding, kind: str, certs: tuple[str, ...]) -> bool:
+    """Verify the HTTP-Redirect signature (SAML Bindings §3.4.4.1) over the octets of the
+    parameters exactly as they were URL-encoded -- the same parameters whose decoded values
+    are then processed; ``False`` when the query carries no signature."""
+    raw = msg.encoded
     if "Signature" not in raw and "SigAlg" not in raw:
         return False
-    raw_alg = raw.get("SigAlg", "")
-    sigalg = _SIGALGS_RAW.get(raw_alg) or unquote_plus(raw_alg)
+    sigalg = msg.params.get("SigAlg", "")
     algorithm = _HASHES.get(sigalg)
     if algorithm is None:
-        raise SamlSignatureError(debug=f"signature algorithm `{sigalg}` refused")
-    signed = "&".join(f"{n}={raw[n]}" for n in (kind, "RelayState", "SigAlg") if n in raw)
+        raise SamlSignatureError(debug=f"signature algorithm `{sigalg[:100]}` refused")
+    signed = "&".join(f"{n}={raw[n]}" for n in (kind, "RelayState", "SigAlg") if n in raw
+                      ).encode("latin-1", "replace")
     try:
-        signature = base64.b64decode(_unquote_b64(raw.get("Signature", "")), validate=True)
+        signature = base64.b64decode(msg.params.get("Signature", ""), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise SamlSignatureError(debug="signature is not base64") from exc
     for pem in certs:
         key = _public_key(pem)
         try:
             if isinstance(key, rsa.RSAPublicKey):
-                key.verify(signature, signed.encode(), padding.PKCS1v15(), algorithm)
+                key.verify(signature, signed, padding.PKCS1v15(), algorithm)
             elif isinstance(key, ec.EllipticCurvePublicKey):
-                key.verify(signature, signed.encode(), ec.ECDSA(algorithm))
+                key.verify(signature, signed, ec.ECDSA(algorithm))
             else:
                 continue
             return True

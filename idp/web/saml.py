@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Flask, redirect, render_template, request
 from werkzeug.wrappers import Response
 
-from idp.saml import Binding, Done, NeedLogin, Outcome, PostForm, SamlDeps, SamlIdp
+from idp.saml import Binding, Done, NeedLogin, Outcome, PostForm, SamlDeps, SamlError, SamlIdp
 from idp.saml.crypto import XmlCrypto
 from idp.saml.idp_metadata import idp_metadata
 from idp.saml.metadata import aws_sp, load_metadata
@@ -32,10 +32,15 @@ def _idp() -> SamlIdp:
 
 
 def _binding() -> Binding:
-    if request.method == "GET":
-        return Binding(True, request.args.to_dict(flat=True),
-                       request.query_string.decode("latin-1"))
-    return Binding(False, request.form.to_dict(flat=True))
+    """The SAML message of this request, read once from the raw query string (HTTP-Redirect)
+    or from every form field (HTTP-POST); a repeated protocol parameter is refused."""
+    try:
+        if request.method == "GET":
+            return Binding.query(request.query_string.decode("latin-1"))
+        return Binding.form(request.form.items(multi=True))
+    except SamlError as exc:
+        _idp().refuse(request_info(), exc)
+        raise
 
 
 def _render(outcome: Outcome) -> Response:
@@ -75,25 +80,30 @@ def sso() -> Response:
 def idp_initiated() -> Response:
     """Unsolicited SSO to ``?sp=ENTITYID`` (SAML Profiles §4.1.5)."""
     return _render(_idp().idp_initiated(request.args.get("sp", ""),
-                                        request.args.get("RelayState"), current_session(),
-                                        request_info()))
+                                        _binding().params.get("RelayState"),
+                                        current_session(), request_info()))
 
 
 @bp.route("/saml/slo", methods=["GET", "POST"])
 def slo() -> Response:
     """Single logout: a LogoutRequest/LogoutResponse of an SP, or (a POST with our CSRF token
     and no SAML message) the person signing out everywhere at the IdP."""
-    logout: Logout = components().extras["saml_logout"]
+    comps = components()
+    logout: Logout = comps.extras["saml_logout"]
     binding = _binding()
     is_saml = "SAMLRequest" in binding.params or "SAMLResponse" in binding.params
+    sess = current_session()
     if request.method == "POST" and not is_saml:
         if not security.csrf_ok():
             return Response(render_template("error.html", status=400, title="Request refused",
                                             message="missing or invalid CSRF token"), 400)
-        resp = _render(logout.idp_initiated(current_session(), request_info()))
+        resp = _render(logout.idp_initiated(sess, request_info()))
     else:
-        resp = _render(logout.handle(binding, current_session(), request_info()))
-    if "SAMLRequest" in binding.params or not is_saml:
+        resp = _render(logout.handle(binding, sess, request_info()))
+    # the cookie goes with the session: a refused LogoutRequest (answered with a
+    # LogoutResponse that says so) leaves the person signed in
+    if (not is_saml or "SAMLRequest" in binding.params) and (
+            sess is None or comps.sessions.get(sess.id) is None):
         security.clear_session_cookie(resp)
     return resp
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import itertools
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from lxml import etree
@@ -142,7 +143,7 @@ def test_idp_can_require_signed_requests(tmp_path: Path, demo_keys_dir: Path, re
     xml = (f'<samlp:AuthnRequest xmlns:samlp="{NS["samlp"]}" xmlns:saml="{NS["saml"]}" '
            f'ID="_r1" Version="2.0" IssueInstant="{instant(T)}"><saml:Issuer>'
            f'https://plain.example/sp</saml:Issuer></samlp:AuthnRequest>').encode()
-    msg = Binding(True, {"SAMLRequest": encode_redirect(xml)}, "SAMLRequest=x")
+    msg = Binding.query(urlencode({"SAMLRequest": encode_redirect(xml)}))
     if refused:
         with pytest.raises(SamlSignatureError) as err:
             idp.sso(msg, None, INFO)

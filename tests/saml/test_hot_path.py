@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from idp.audit import Auditor, MemorySink, RequestInfo
 from idp.saml.crypto import RSA_SHA256
 from idp.saml.errors import SamlSignatureError
-from idp.saml.messages import _unquote_b64, sign_redirect, verify_redirect
+from idp.saml.messages import Binding, _unquote_b64, sign_redirect, verify_redirect
 from tests.saml.spapps import make_cert
 
 
@@ -49,19 +49,20 @@ def test_redirect_signature_with_other_encodings_of_the_same_values(
     Signature written with lower-case escapes still decode to the same values."""
     sp_key, cert = sp_material
     query = sign_redirect([("SAMLRequest", "abc+/="), ("RelayState", "r")], sp_key)
-    assert verify_redirect(query, "SAMLRequest", (cert,))
+    assert verify_redirect(Binding.query(query), "SAMLRequest", (cert,))
     head, _, signature = query.partition("&Signature=")
     lowered = head + "&Signature=" + re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(),
                                             signature)
-    assert verify_redirect(lowered, "SAMLRequest", (cert,))
+    assert verify_redirect(Binding.query(lowered), "SAMLRequest", (cert,))
     # the signed text is the query as sent: re-encoding SigAlg breaks the signature
     other_alg = head.replace(quote_plus(RSA_SHA256), quote_plus(RSA_SHA256).lower())
     with pytest.raises(SamlSignatureError):
-        verify_redirect(other_alg + "&Signature=" + signature, "SAMLRequest", (cert,))
-    with pytest.raises(SamlSignatureError):
-        verify_redirect(head + "&Signature=" + signature.replace("%2B", "%2F", 1)
-                        if "%2B" in signature else head + "&Signature=AAAA", "SAMLRequest",
+        verify_redirect(Binding.query(other_alg + "&Signature=" + signature), "SAMLRequest",
                         (cert,))
+    with pytest.raises(SamlSignatureError):
+        verify_redirect(Binding.query(head + "&Signature=" + signature.replace("%2B", "%2F", 1)
+                                      if "%2B" in signature else head + "&Signature=AAAA"),
+                        "SAMLRequest", (cert,))
 
 
 def test_audit_event_time_is_the_utc_second() -> None:

@@ -88,7 +88,7 @@ def test_sp_initiated_logout_over_post(setup: tuple[SamlIdp, Logout, IdpSession]
     assert lr.findtext("saml:NameID", namespaces=NS) == sess.extra["saml"][two]["name_id"]
     assert idp.d.sessions.get(sess.id) is None, "the IdP session is over"
     resp = (f'<samlp:LogoutResponse xmlns:samlp="{SAMLP}" xmlns:saml="{SAML}" ID="_r2" '
-            f'Version="2.0" IssueInstant="{instant(time.time())}" '
+            f'Version="2.0" IssueInstant="{instant(time.time())}" Destination="{idp.slo_url}" '
             f'InResponseTo="{lr.get("ID")}"><saml:Issuer>{two}</saml:Issuer><samlp:Status>'
             f'<samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/>'
             f'</samlp:Status></samlp:LogoutResponse>')
@@ -134,7 +134,8 @@ def test_idp_initiated_logout_over_post_ends_with_a_page(
         seen.append(sp[0])
         resp = (f'<samlp:LogoutResponse xmlns:samlp="{SAMLP}" xmlns:saml="{SAML}" '
                 f'ID="_r{len(seen)}" Version="2.0" IssueInstant="{instant(time.time())}" '
-                f'InResponseTo="{lr.get("ID")}"><saml:Issuer>{sp[0]}</saml:Issuer><samlp:Status>'
+                f'Destination="{idp.slo_url}" InResponseTo="{lr.get("ID")}"><saml:Issuer>'
+                f'{sp[0]}</saml:Issuer><samlp:Status>'
                 f'<samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/>'
                 f'</samlp:Status></samlp:LogoutResponse>')
         signed = OneLogin_Saml2_Utils.add_sign(resp, sp[1], sp[2])
