@@ -87,6 +87,7 @@ class Logout:
             raise SamlSignatureError("the LogoutRequest must be signed")
         try:
             idp.check_message(sp, req, idp.slo_url, destination_required=signed)
+            # NotOnOrAfter: after it the recipient may discard the request (SAML Core §3.7.1)
             if req.not_on_or_after is not None and (
                     idp.d.clock() >= req.not_on_or_after + idp.config.clock_skew):
                 raise SamlError("the LogoutRequest has expired", code="request_expired")

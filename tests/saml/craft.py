@@ -11,6 +11,7 @@ import uuid
 import zlib
 from urllib.parse import parse_qsl, quote_plus, urlsplit
 
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -97,6 +98,14 @@ def post_fields(param: str, xml: bytes, key_pem: str | None, cert_pem: str = "",
     if relay is not None:
         fields.append(("RelayState", relay))
     return fields
+
+
+def get_exact(url: str, session: requests.Session | None = None) -> requests.Response:
+    """GET ``url`` byte for byte: ``requests`` would otherwise decode escapes of unreserved
+    characters (``SAML%52equest`` becomes ``SAMLRequest``) before sending."""
+    prepared = requests.Request("GET", url).prepare()
+    prepared.url = url
+    return (session or requests.Session()).send(prepared, timeout=10, allow_redirects=False)
 
 
 def read_redirect(location: str, cert_pem: str) -> tuple[etree._Element, dict[str, str]]:

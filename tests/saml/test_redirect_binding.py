@@ -20,6 +20,7 @@ from tests.saml.craft import (
     STATUS,
     authn_request,
     deflate_b64,
+    get_exact,
     logout_request,
     post_fields,
     read_redirect,
@@ -108,8 +109,7 @@ def test_redirect_with_repeated_protocol_parameter_is_refused(fed: Federation, d
                                                               attack: Tamper) -> None:
     since = len(fed.idp.audit.records)
     query = attack.rewrite(door.signed_query(fed), quote_plus(door.forged(fed)))
-    resp = requests.get(f"{fed.idp.url}{door.path}?{query}", timeout=10,
-                        allow_redirects=False)
+    resp = get_exact(f"{fed.idp.url}{door.path}?{query}")
     assert resp.status_code == 400, (resp.status_code, resp.text[:300])
     assert "SAMLResponse" not in resp.text and "Location" not in resp.headers
     assert _refusals(fed, since) == [("SamlRequestRefused", attack.code)]
@@ -149,7 +149,7 @@ def test_logout_message_carrying_both_request_and_response_is_refused(fed: Feder
     """A query is one message: SAMLRequest and SAMLResponse together are not read as one."""
     since = len(fed.idp.audit.records)
     query = SLO.signed_query(fed) + "&SAMLResponse=" + quote_plus(SLO.forged(fed))
-    resp = requests.get(f"{fed.idp.url}/saml/slo?{query}", timeout=10, allow_redirects=False)
+    resp = get_exact(f"{fed.idp.url}/saml/slo?{query}")
     assert resp.status_code == 400
     assert _refusals(fed, since) == [("SamlRequestRefused", "invalid_saml_request")]
 
@@ -167,8 +167,7 @@ def _encode_names(query: str) -> str:
                                     pytest.param(True, id="every name percent-encoded")])
 def test_signed_authn_request_is_still_accepted(fed: Federation, encode: bool) -> None:
     query = SSO.signed_query(fed)
-    resp = requests.get(f"{fed.idp.url}/saml/sso?{_encode_names(query) if encode else query}",
-                        timeout=10, allow_redirects=False)
+    resp = get_exact(f"{fed.idp.url}/saml/sso?{_encode_names(query) if encode else query}")
     assert resp.status_code in (302, 303), resp.text[:300]
     assert "/login?" in resp.headers["Location"]
 
@@ -177,8 +176,7 @@ def test_signed_authn_request_is_still_accepted(fed: Federation, encode: bool) -
                                     pytest.param(True, id="every name percent-encoded")])
 def test_signed_logout_request_is_still_accepted(fed: Federation, encode: bool) -> None:
     query = SLO.signed_query(fed)
-    resp = requests.get(f"{fed.idp.url}/saml/slo?{_encode_names(query) if encode else query}",
-                        timeout=10, allow_redirects=False)
+    resp = get_exact(f"{fed.idp.url}/saml/slo?{_encode_names(query) if encode else query}")
     assert resp.status_code in (302, 303), resp.text[:300]
     location = resp.headers["Location"]
     assert location.startswith(fed.onelogin.base + "/sls?")
