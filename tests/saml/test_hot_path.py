@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from idp.audit import Auditor, MemorySink, RequestInfo
 from idp.saml.crypto import RSA_SHA256
 from idp.saml.errors import SamlSignatureError
-from idp.saml.messages import Binding, _unquote_b64, sign_redirect, verify_redirect
+from idp.saml.messages import Binding, _unquote, _unquote_b64, sign_redirect, verify_redirect
 from tests.saml.spapps import make_cert
 
 
@@ -32,6 +32,19 @@ def test_base64_unquoting_is_unquote_plus() -> None:
             at = rng.randint(0, len(value))
             value = value[:at] + rng.choice(odd) + value[at:]
         assert _unquote_b64(value) == unquote_plus(value), value
+
+
+def test_name_and_relay_state_unquoting_is_unquote_plus() -> None:
+    """The plain-ASCII shortcut and the octet-wise decoding of names and RelayState give
+    what ``unquote_plus`` gives for an ASCII query (escapes decoded as UTF-8, bad ones
+    replaced); raw non-ASCII octets (latin-1 text) are read as UTF-8, as werkzeug reads them."""
+    rng = random.Random(11)
+    pieces = ["a", "Relay", "State", "%", "+", "%2", "%41", "%e2%82%ac", "%C3", "%c3%a9", "%ZZ",
+              "%FF", "=", " ", "~", "%00"]
+    for _ in range(5000):
+        value = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        assert _unquote(value) == unquote_plus(value), value
+    assert _unquote("caf\xc3\xa9") == "café"
 
 
 @pytest.fixture(scope="module")

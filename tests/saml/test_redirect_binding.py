@@ -183,3 +183,11 @@ def test_signed_logout_request_is_still_accepted(fed: Federation, encode: bool) 
     root, params = read_redirect(location, fed.idp.components.keys.active("RS256").cert_pem)
     assert status_codes(root) == [STATUS + "Success"]
     assert params["RelayState"] == "good"
+
+
+def test_idp_initiated_with_repeated_relay_state_is_refused(fed: Federation) -> None:
+    since = len(fed.idp.audit.records)
+    resp = get_exact(f"{fed.idp.url}/saml/idp-initiated?sp=urn:amazon:webservices"
+                     "&RelayState=a&Relay%53tate=b")
+    assert resp.status_code == 400
+    assert _refusals(fed, since) == [("SamlRequestRefused", "repeated_parameter")]
