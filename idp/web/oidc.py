@@ -189,6 +189,7 @@ def device() -> Response:
         return login_redirect("/device" + (f"?{urlencode({'user_code': code})}" if code else ""))
     page: dict[str, Any] = {"step": "enter", "user_code": code, "error": None,
                             "username": grantee.username}
+    status = 400
     if request.method == "POST":
         if not security.csrf_ok():
             page["error"] = "Your session expired. Please try again."
@@ -202,14 +203,15 @@ def device() -> Response:
                     page.update(step="done", approved=decision == "approve",
                                 client_name=found.client.name)
                 else:
-                    found = provider().find_device(code, grantee)
+                    found = provider().find_device(_form_request(), code, grantee)
                     page.update(step="confirm", client_name=found.client.name,
                                 user_code=f"{found.user_code[:4]}-{found.user_code[4:]}",
                                 scopes=_scopes(found.scopes))
             except OAuthError as exc:
                 page["error"] = exc.description.capitalize() + "."
+                status = 429 if exc.status == 429 else 400
     html = render_template("oidc_device.html", csrf_token=form_csrf_token(), **page)
-    return Response(html, status=400 if page["error"] else 200, mimetype="text/html")
+    return Response(html, status=status if page["error"] else 200, mimetype="text/html")
 
 
 @bp.route("/oauth2/logout", methods=["GET", "POST"])
