@@ -77,6 +77,7 @@ def not_form_encoded() -> JsonResult:
 
 
 def body_too_large() -> JsonResult:
+    """A body over ``web.max_form_bytes`` (or with a malformed ``Content-Length``)."""
     return JsonResult({"error": "invalid_request", "error_description": "request body too large"},
                       413, dict(NO_STORE))
 
