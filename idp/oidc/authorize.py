@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from idp.oidc.claims import Grantee
 from idp.oidc.clients import Client
-from idp.oidc.core import Core, OAuthRequest
+from idp.oidc.core import Core, OAuthRequest, parse_uint
 from idp.oidc.errors import OAuthError, invalid_request
 
 _CHALLENGE = re.compile(r"^[A-Za-z0-9\-_]{43}$")
@@ -94,7 +94,7 @@ def validate(core: Core, p: dict[str, str], repeated: frozenset[str] = frozenset
         raise OAuthError("invalid_client", "unknown client_id", status=400, redirect=False)
     uri = p.get("redirect_uri") or ""
     if not uri or not client.redirect_uri_ok(uri):
-        raise invalid_request("redirect_uri is not registered for this client", redirect=False)
+        raise invalid_request(client.redirect_uri_hint(), redirect=False)
     if "client_id" in repeated or "redirect_uri" in repeated:
         raise invalid_request("repeated parameter", redirect=False)
     mode = p.get("response_mode") or "query"
@@ -127,17 +127,18 @@ def validate(core: Core, p: dict[str, str], repeated: frozenset[str] = frozenset
         prompt = frozenset((p.get("prompt") or "").split())
         if not prompt <= set(PROMPTS) or ("none" in prompt and len(prompt) > 1):
             raise invalid_request("unsupported prompt value")
-        max_age = p.get("max_age")
-        if max_age is not None and max_age != "" and not max_age.isdigit():
-            raise invalid_request("max_age must be a non-negative integer")
+        raw_max_age = p.get("max_age") or None
+        max_age = parse_uint(raw_max_age) if raw_max_age is not None else None
+        if raw_max_age is not None and max_age is None:
+            raise invalid_request("max_age must be a non-negative integer of at most 10 digits")
+        nonce = p.get("nonce") or None
+        if nonce is not None and len(nonce) > 512:
+            raise invalid_request("nonce is too long")
     except OAuthError as exc:
         exc.redirect_to = ctx  # type: ignore[attr-defined]
         raise
-    nonce = p.get("nonce") or None
-    if nonce is not None and len(nonce) > 512:
-        raise invalid_request("nonce is too long")
     return AuthzRequest(client, uri, form_post, p.get("state"), scopes, nonce,
-                        challenge, prompt, int(max_age) if max_age else None)
+                        challenge, prompt, max_age)
 
 
 def authorize(core: Core, req: OAuthRequest, grantee: Grantee | None) -> Result:

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from urllib.parse import unquote
 
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
 from idp.oidc.clients import Client
 from idp.oidc.core import Core, OAuthRequest
 from idp.oidc.errors import OAuthError, invalid_request
-from idp.oidc.jose import unverified_header
+from idp.oidc.jose import unverified_claims, unverified_header
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGS = ("RS256", "ES256", "PS256")
@@ -71,17 +69,25 @@ def _secret(core: Core, req: OAuthRequest, cid: str | None, secret: str, method:
 
 
 def _assertion(core: Core, req: OAuthRequest, assertion: str, endpoint: str) -> Client:
-    """Verify a ``private_key_jwt`` client assertion (RFC 7523 §3)."""
+    """Verify a ``private_key_jwt`` client assertion (RFC 7523 §3).  Header and claims must
+    be JSON objects (RFC 7515 §4, RFC 7519 §7.2) before any key is looked up."""
     if req.get("client_assertion_type") != ASSERTION_TYPE:
         raise OAuthError("invalid_client", "unsupported client_assertion_type")
     try:
-        header = unverified_header(assertion)
+        header, unverified = unverified_header(assertion), unverified_claims(assertion)
     except OAuthError as exc:
-        raise OAuthError("invalid_client", "malformed client assertion") from exc
+        raise OAuthError("invalid_client", "malformed client assertion",
+                         debug=exc.debug) from exc
+    if header.get("alg") not in ASSERTION_ALGS:
+        raise OAuthError("invalid_client", "client assertion rejected",
+                         debug=f"alg {str(header.get('alg'))[:32]}")
+    iss = unverified.get("iss")
+    named = core.clients.get(iss if isinstance(iss, str) else None)
+    if named is None or named.keyset is None:
+        raise OAuthError("invalid_client", "client assertion rejected", debug="unknown issuer")
     try:
-        claims = jwt.decode(assertion, lambda _: _keyset(core, assertion),
-                            algorithms=list(ASSERTION_ALGS)).claims
-    except (JoseError, ValueError, IndexError, OAuthError) as exc:
+        claims = jwt.decode(assertion, named.keyset, algorithms=list(ASSERTION_ALGS)).claims
+    except (JoseError, ValueError, TypeError, KeyError, IndexError) as exc:
         raise OAuthError("invalid_client", "client assertion rejected",
                          debug=f"{header.get('alg')}: {exc}") from exc
     cid = claims.get("iss")
@@ -91,8 +97,8 @@ def _assertion(core: Core, req: OAuthRequest, assertion: str, endpoint: str) -> 
     if req.get("client_id") not in (None, cid):
         raise OAuthError("invalid_client", "client_id does not match the assertion")
     aud = claims.get("aud")
-    auds = aud if isinstance(aud, list) else [aud]
-    if not ({core.url(endpoint), core.issuer, core.url("/oauth2/token")} & set(auds)):
+    auds = {a for a in (aud if isinstance(aud, list) else [aud]) if isinstance(a, str)}
+    if not ({core.url(endpoint), core.issuer, core.url("/oauth2/token")} & auds):
         raise OAuthError("invalid_client", "client assertion audience is not this server")
     now, exp, jti = core.now(), claims.get("exp"), claims.get("jti")
     if not isinstance(exp, int) or exp <= now - _SKEW or exp > now + 3600:
@@ -103,13 +109,3 @@ def _assertion(core: Core, req: OAuthRequest, assertion: str, endpoint: str) -> 
         raise OAuthError("invalid_client", "client assertion was already used",
                          debug=f"replayed jti for `{cid}`")
     return client
-
-
-def _keyset(core: Core, assertion: str) -> KeySet:
-    """The registered keys of the client the (unverified) assertion names."""
-    payload = assertion.split(".")[1]
-    iss = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).get("iss")
-    client = core.clients.get(iss if isinstance(iss, str) else None)
-    if client is None or client.keyset is None:
-        raise OAuthError("invalid_client", "unknown client")
-    return client.keyset

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -22,7 +22,28 @@ from joserfc.jwk import KeySet
 from idp.config import OidcClientConfig
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-_LOOPBACK = ("127.0.0.1", "[::1]")
+_LOOPBACK_URI = re.compile(
+    r"http://(127\.0\.0\.1|\[::1\]|localhost)(?::([1-9][0-9]{0,4}))?([/?][^#]*)?")
+_HOSTS = {"127.0.0.1": ("127.0.0.1", "[::1]"), "[::1]": ("[::1]", "127.0.0.1")}
+"""Loopback hosts interchangeable in a native client's redirect (RFC 8252 §7.3: IPv4 and
+IPv6 loopback literals; ``localhost`` only where registered, §8.3)."""
+
+
+def _loopback(uri: str, *, with_port: bool = False) -> tuple[str, str] | None:
+    """``(host, path-and-query)`` of a loopback redirect written exactly as RFC 8252 §7.3
+    shows it: lowercase ``http``, a loopback literal, then a port of ASCII digits (when
+    ``with_port``; registered URIs have none), no userinfo, no fragment."""
+    m = _LOOPBACK_URI.fullmatch(uri)
+    if m is None or (m.group(2) is not None) != with_port:
+        return None
+    if with_port and int(m.group(2)) > 65535:
+        return None
+    return m.group(1), m.group(3) or ""
+
+
+def _same_loopback(presented: tuple[str, str], registered: tuple[str, str]) -> bool:
+    host, rest = presented
+    return rest == registered[1] and host in _HOSTS.get(registered[0], (registered[0],))
 
 
 @dataclass(frozen=True)
@@ -52,30 +73,30 @@ class Client:
         return grant_type in self.config.grant_types
 
     def redirect_uri_ok(self, uri: str) -> bool:
-        """Exact string match (RFC 9700 §4.1.3); native clients may use any loopback port
-        (RFC 8252 §7.3), and only they."""
+        """Exact string match (RFC 9700 §4.1.3); native clients may use any port on the
+        loopback address they registered (RFC 8252 §7.3), and only they."""
         if uri in self.config.redirect_uris:
             return True
-        if not self.config.native or "#" in uri:
+        if not self.config.native:
             return False
-        parts = urlsplit(uri)
-        if parts.scheme != "http" or parts.hostname is None:
-            return False
-        host = "[::1]" if parts.hostname == "::1" else parts.hostname
-        if host not in _LOOPBACK:
-            return False
-        try:
-            parts.port  # noqa: B018 - raises ValueError on a bad port
-        except ValueError:
-            return False
-        bare = urlunsplit(("http", host, parts.path, parts.query, ""))
-        for registered in self.config.redirect_uris:
-            r = urlsplit(registered)
-            r_host = "[::1]" if r.hostname == "::1" else (r.hostname or "")
-            if r.scheme == "http" and r_host == host and r.port is None and \
-                    urlunsplit(("http", r_host, r.path, r.query, "")) == bare:
-                return True
-        return False
+        presented = _loopback(uri, with_port=True)
+        return presented is not None and any(
+            registered is not None and _same_loopback(presented, registered)
+            for registered in map(_loopback, self.config.redirect_uris))
+
+    def redirect_uri_hint(self) -> str:
+        """What redirect URIs this client may use, for the error page (never redirected to)."""
+        forms: list[str] = []
+        for registered in self.config.redirect_uris if self.config.native else []:
+            found = _loopback(registered)
+            if found is not None:
+                forms += [f"`http://{host}:<port>{found[1]}`"
+                          for host in _HOSTS.get(found[0], (found[0],))]
+        if not forms:
+            return "redirect_uri is not registered for this client"
+        return ("redirect_uri is not registered for this client; a loopback redirect may "
+                "differ from the registered one only in its port: " + " or ".join(
+                    dict.fromkeys(forms)))
 
     def post_logout_uri_ok(self, uri: str) -> bool:
         """Exact match with a registered ``post_logout_redirect_uri`` (RP-Initiated Logout §3)."""

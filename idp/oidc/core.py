@@ -18,6 +18,15 @@ from idp.oidc.state import OidcState
 from idp.store import Store, new_id
 
 
+def parse_uint(value: str, max_digits: int = 10) -> int | None:
+    """A non-negative integer written in ASCII digits only, at most ``max_digits`` long, or
+    ``None`` (``str.isdigit`` and ``int`` accept other scripts' digits, signs, spaces and
+    ``_``; a parameter is ``1*DIGIT``, RFC 5234 §B.1)."""
+    if not value or len(value) > max_digits or not value.isascii() or not value.isdigit():
+        return None
+    return int(value)
+
+
 @dataclass(frozen=True)
 class OAuthRequest:
     """A request as the core sees it: parameters (query or form), the ``Authorization``

@@ -1,12 +1,17 @@
 """Device authorization grant (RFC 8628): ``/oauth2/device_authorization`` (§3.1-3.2) and the
 user's side at ``/device`` (§3.3).  User codes are 8 letters from a 20-letter alphabet without
-vowels (§6.1: ~34.5 bits, shown as ``XXXX-XXXX``), guessing is rate-limited per session
-(§5.1), and the device code itself is a 128+-bit secret stored under its hash."""
+vowels (§6.1: ~34.5 bits, shown as ``XXXX-XXXX``), and the device code itself is a 128+-bit
+secret stored under its hash.
+
+Every request that names a user code (looking it up, approving or denying it) spends one
+attempt of one budget per person and one per client address (§5.1: brute-forcing the user
+code), checks that the code is still pending and unexpired (§5.2), and is audited."""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from idp.oidc.claims import Grantee
@@ -15,10 +20,14 @@ from idp.oidc.clients import DEVICE_GRANT, Client
 from idp.oidc.core import Core, JsonResult, OAuthRequest
 from idp.oidc.errors import OAuthError
 from idp.oidc.grants import NO_STORE
+from idp.oidc.state import digest
 from idp.store import new_id
 
 ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
-GUESSES_PER_WINDOW = 10
+GUESSES_PER_PERSON = 20
+"""User-code attempts per person (all sessions) per window: a lookup and an answer are two."""
+GUESSES_PER_ADDRESS = 100
+"""User-code attempts per client address (all people) per window."""
 GUESS_WINDOW = 600
 
 
@@ -65,34 +74,59 @@ class PendingDevice:
     scopes: list[str]
 
 
-def find_device(core: Core, raw_code: str, grantee: Grantee) -> PendingDevice:
-    """Look a user code up (rate-limited per session); ``invalid_request`` if unknown."""
-    if core.state.count(f"devguess:{grantee.sid}", GUESS_WINDOW) > GUESSES_PER_WINDOW:
+def _spend_attempt(core: Core, req: OAuthRequest, grantee: Grantee) -> None:
+    """Count one user-code attempt against the person's and the address's budgets (§5.1);
+    ``slow_down`` (429) once either is spent.  Every attempt counts, found or not: the
+    counters are fixed windows incremented atomically, so parallel requests cannot overrun."""
+    person = core.state.count(f"devguess:user:{digest(grantee.subject)}", GUESS_WINDOW)
+    address = core.state.count(f"devguess:ip:{req.info.source_ip}", GUESS_WINDOW)
+    if person > GUESSES_PER_PERSON or address > GUESSES_PER_ADDRESS:
         raise OAuthError("slow_down", "too many attempts, wait a few minutes", status=429,
-                         redirect=False)
+                         redirect=False, debug="user code budget spent")
+
+
+def _pending(core: Core, raw_code: str) -> tuple[str, dict[str, Any], Client]:
+    """The pending, unexpired device request of a user code (§3.3, §5.2)."""
     code = normalize_user_code(raw_code)
     found = core.state.device_by_user_code(code) if len(code) == 8 else None
-    if found is None or found[1]["status"] != "pending" or core.now() >= found[1]["expires_at"]:
+    if found is None:
         raise OAuthError("invalid_request", "unknown or expired code", redirect=False)
-    client = core.clients.get(found[1]["client_id"])
-    if client is None:
-        raise OAuthError("invalid_request", "unknown or expired code", redirect=False)
-    return PendingDevice(code, client, found[1]["scope"])
+    device_hash, rec = found
+    client = core.clients.get(rec.get("client_id"))
+    if rec.get("status") != "pending" or core.now() >= rec.get("expires_at", 0) or client is None:
+        raise OAuthError("invalid_request", "unknown or expired code", redirect=False,
+                         debug=f"code status {rec.get('status')}")
+    return device_hash, rec, client
+
+
+def _checked(core: Core, req: OAuthRequest, raw_code: str, grantee: Grantee,
+             step: str) -> tuple[str, dict[str, Any], Client]:
+    try:
+        _spend_attempt(core, req, grantee)
+        return _pending(core, raw_code)
+    except OAuthError as exc:
+        core.audit("OidcDeviceRefused", req.info, user=grantee.username, error=exc,
+                   step=step, reason=exc.debug)
+        raise
+
+
+def find_device(core: Core, req: OAuthRequest, raw_code: str,
+                grantee: Grantee) -> PendingDevice:
+    """Look a user code up (one attempt); ``invalid_request`` if unknown or expired."""
+    _, rec, client = _checked(core, req, raw_code, grantee, "lookup")
+    core.audit("OidcDeviceLookup", req.info, user=grantee.username, client_id=client.client_id)
+    return PendingDevice(rec["user_code"], client, rec["scope"])
 
 
 def answer_device(core: Core, req: OAuthRequest, user_code: str, grantee: Grantee,
                   approve: bool) -> PendingDevice:
-    """Record the user's answer (§3.3); the device's next poll gets tokens or
-    ``access_denied``."""
-    found = core.state.device_by_user_code(normalize_user_code(user_code))
-    if found is None or found[1]["status"] != "pending":
-        raise OAuthError("invalid_request", "unknown or expired code", redirect=False)
-    device_hash, rec = found
+    """Record the user's answer (§3.3; one attempt, with the checks of a lookup); the
+    device's next poll gets tokens or ``access_denied``."""
+    device_hash, rec, client = _checked(core, req, user_code, grantee,
+                                        "approve" if approve else "deny")
     rec["status"] = "approved" if approve else "denied"
     rec["grantee"] = grantee.to_json()
     core.state.update_device(device_hash, rec)
-    client = core.clients.get(rec["client_id"])
-    assert client is not None
     core.audit("OidcDeviceApproved" if approve else "OidcDeviceDenied", req.info,
                user=grantee.username, client_id=client.client_id, scope=" ".join(rec["scope"]))
     return PendingDevice(rec["user_code"], client, rec["scope"])

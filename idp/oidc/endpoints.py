@@ -15,6 +15,7 @@ from idp.oidc.errors import OAuthError
 from idp.oidc.grants import NO_STORE
 from idp.oidc.jose import ALGS, AT_TYP
 
+FORM = "application/x-www-form-urlencoded"
 _INTROSPECTED = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "auth_time",
                  "acr", "amr", "roles", "groups")
 SECRET_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
@@ -61,6 +62,32 @@ def discovery(core: Core) -> dict[str, Any]:
     }
 
 
+def form_encoded(content_type: str | None) -> bool:
+    """Whether a request body is ``application/x-www-form-urlencoded`` (parameters allowed),
+    as the token (RFC 6749 §3.2), introspection (RFC 7662 §2.1), revocation (RFC 7009 §2.1)
+    and device authorization (RFC 8628 §3.1) endpoints require."""
+    return (content_type or "").split(";", 1)[0].strip().lower() == FORM
+
+
+def not_form_encoded() -> JsonResult:
+    """The answer to a body of any other type (JSON, multipart, none): ``invalid_request``."""
+    return JsonResult({"error": "invalid_request",
+                       "error_description": f"the request body must be `{FORM}`"},
+                      400, dict(NO_STORE))
+
+
+def body_too_large() -> JsonResult:
+    """A body over ``web.max_form_bytes`` (or with a malformed ``Content-Length``)."""
+    return JsonResult({"error": "invalid_request", "error_description": "request body too large"},
+                      413, dict(NO_STORE))
+
+
+def malformed_form() -> JsonResult:
+    """A form body that is not UTF-8 (or has too many fields)."""
+    return JsonResult({"error": "invalid_request", "error_description": "malformed form body"},
+                      400, dict(NO_STORE))
+
+
 def check_access_token(core: Core, token: str) -> dict[str, Any]:
     """A live access token's claims, or ``invalid_token`` (RFC 6750 §3.1)."""
     claims = core.signer.verify(token, typ=AT_TYP, audience=core.audience)
@@ -104,7 +131,12 @@ def _refresh_info(core: Core, token: str) -> dict[str, Any] | None:
 
 
 def introspect(core: Core, req: OAuthRequest) -> JsonResult:
-    """RFC 7662 §2: authenticated confidential clients only; inactive is ``{"active": false}``."""
+    """RFC 7662 §2: authenticated confidential clients only; inactive is ``{"active": false}``.
+
+    Which tokens a client may introspect (§4 leaves it to the server): access tokens of any
+    client (their audience is every resource server of this issuer, RFC 9068 §3, and resource
+    servers are the ones that ask); refresh tokens only the client they were issued to; ID
+    tokens never (they are not credentials, and are ``typ: JWT``, not ``at+jwt``)."""
     try:
         client = authenticate(core, req, "/oauth2/introspect")
         if client.public:
@@ -118,8 +150,8 @@ def introspect(core: Core, req: OAuthRequest) -> JsonResult:
         return inactive
     if token.count(".") != 2:
         rec = _refresh_info(core, token)
-        if rec is None:
-            return inactive
+        if rec is None or rec["client_id"] != client.client_id:
+            return inactive  # §4: another client's refresh token says nothing
         return JsonResult({"active": True, "token_type": "refresh_token",
                            "client_id": rec["client_id"], "scope": " ".join(rec["scope"]),
                            "username": rec["grantee"]["username"], "iss": core.issuer,
@@ -184,19 +216,43 @@ class LogoutDecision:
     client_id: str | None
 
 
+def _id_token_hint(core: Core, hint: str) -> tuple[dict[str, Any], str]:
+    """The claims and client of an ``id_token_hint`` (RP-Initiated Logout 1.0 §2): an ID
+    token this OP issued (expired ones too), never an access token or another JWT we signed.
+    ID tokens are ``typ: JWT`` (access tokens ``at+jwt``, RFC 9068 §2.1) and have an ID
+    token's shape (OIDC Core §2): ``sub``, ``aud`` naming a registered client, ``azp`` that
+    client, no ``scope`` or ``client_id``.  Anything else is ``invalid_request`` shown to the
+    user, never redirected and never acted on (§4)."""
+    try:
+        claims = core.signer.verify(hint, typ="jwt", audience=None, check_exp=False)
+    except OAuthError as exc:
+        raise _not_id_token(exc.debug or exc.description) from exc
+    aud = claims.get("aud")
+    auds = aud if isinstance(aud, list) else [aud]
+    client_id = auds[0] if auds else None
+    if (not isinstance(client_id, str) or core.clients.get(client_id) is None
+            or claims.get("azp", client_id) != client_id or not isinstance(claims.get("sub"), str)
+            or "scope" in claims or "client_id" in claims):
+        raise _not_id_token("not an id token's claims")
+    return claims, client_id
+
+
+def _not_id_token(debug: str) -> OAuthError:
+    return OAuthError("invalid_request", "id_token_hint is not an id token of this server",
+                      redirect=False, debug=debug)
+
+
 def logout(core: Core, req: OAuthRequest, grantee: Grantee | None) -> LogoutDecision:
     """RP-initiated logout (§2): the hint names the session; the redirect must be registered."""
     hint, wanted = req.get("id_token_hint"), req.get("post_logout_redirect_uri")
     cid = req.get("client_id")
     claims: dict[str, Any] | None = None
     if hint:
-        claims = core.signer.verify(hint, typ=None, audience=None, check_exp=False)
-        aud = claims.get("aud")
-        token_client = aud[0] if isinstance(aud, list) and aud else aud
+        claims, token_client = _id_token_hint(core, hint)
         if cid and cid != token_client:
             raise OAuthError("invalid_request", "client_id does not match id_token_hint",
                              redirect=False)
-        cid = str(token_client)
+        cid = token_client
     client = core.clients.get(cid)
     target = None
     if wanted:

@@ -78,6 +78,12 @@ def refresh_token(core: Core, client: Client, req: OAuthRequest) -> Grant:
     token = req.get("refresh_token")
     if token is None or len(token) > 256:
         raise invalid_request("missing `refresh_token`")
+    known = core.state.get_refresh(token)
+    if known is not None and known["client_id"] != client.client_id:
+        # bound to its client (RFC 6749 §10.4): for any other client it is an unknown token,
+        # not consumed, and the owner's family stays (only rotated-out tokens reveal a leak)
+        raise OAuthError("invalid_grant", "invalid or expired refresh token",
+                         debug=f"refresh token of `{known['client_id']}`")
     rec = core.state.take_refresh(token)
     if rec is None:
         family = core.state.used_refresh_family(token)

@@ -37,15 +37,33 @@ def _import(private_key: Any) -> RSAKey | ECKey:
     return RSAKey.import_key(private_key)
 
 
+def _json_part(token: str, index: int) -> Any:
+    part = token.split(".")[index]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
 def unverified_header(token: str) -> dict[str, Any]:
     """The JOSE header, parsed but not trusted."""
     try:
-        head = token.split(".", 1)[0]
-        data = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+        data = _json_part(token, 0)
     except (ValueError, IndexError) as exc:
         raise OAuthError("invalid_token", "malformed token", debug=str(exc)) from exc
     if not isinstance(data, dict):
         raise OAuthError("invalid_token", "malformed token")
+    return data
+
+
+def unverified_claims(token: str) -> dict[str, Any]:
+    """The JWS payload of a compact JWT, parsed but not trusted: a JSON object, or
+    ``invalid_token`` (RFC 7519 §7.2 step 10: the claims set is a JSON object)."""
+    try:
+        if token.count(".") != 2:
+            raise ValueError("not a compact JWS")
+        data = _json_part(token, 1)
+    except (ValueError, IndexError) as exc:
+        raise OAuthError("invalid_token", "malformed token", debug=str(exc)) from exc
+    if not isinstance(data, dict):
+        raise OAuthError("invalid_token", "malformed token", debug="claims are not an object")
     return data
 
 

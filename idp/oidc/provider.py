@@ -66,8 +66,9 @@ class OidcProvider:
     def device_authorization(self, req: OAuthRequest) -> JsonResult:
         return device.device_authorization(self.core, req)
 
-    def find_device(self, user_code: str, grantee: Grantee) -> device.PendingDevice:
-        return device.find_device(self.core, user_code, grantee)
+    def find_device(self, req: OAuthRequest, user_code: str,
+                    grantee: Grantee) -> device.PendingDevice:
+        return device.find_device(self.core, req, user_code, grantee)
 
     def answer_device(self, req: OAuthRequest, user_code: str, grantee: Grantee,
                       approve: bool) -> device.PendingDevice:

@@ -52,11 +52,12 @@ def is_form_post(environ: dict[str, Any]) -> bool:
 
 def form_body(environ: dict[str, Any], max_body: int) -> bytes | object:
     """The request body, or :data:`TOO_LARGE` (also for a malformed ``Content-Length``)."""
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
+    raw = environ.get("CONTENT_LENGTH") or "0"
+    # 1*DIGIT (RFC 9110 §8.6): ``int`` would also take signs, spaces, ``_`` and other digits
+    if len(raw) > 12 or not raw.isascii() or not raw.isdigit():
         return TOO_LARGE
-    if length < 0 or length > max_body:
+    length = int(raw)
+    if length > max_body:
         return TOO_LARGE
     body: bytes = environ["wsgi.input"].read(length) if length else b""
     return body

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Flask, redirect, render_template, request
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from idp.errors import UnavailableError
 from idp.oidc import Grantee, JsonResult, OAuthError, OAuthRequest, build_provider, session_sid
 from idp.oidc.authorize import NeedConsent, NeedLogin, Redirect, Result, ShowError
+from idp.oidc.endpoints import body_too_large, form_encoded, malformed_form, not_form_encoded
 from idp.oidc.provider import OidcProvider
 from idp.web import fastpath, security
 from idp.web.context import (
@@ -151,9 +154,26 @@ def authorize() -> Response:
     return _result(provider().authorize(_oauth_request(source), _grantee()))
 
 
+def _form_only(endpoint: Callable[[OAuthRequest], JsonResult]) -> Response:
+    """A form-encoded POST endpoint: any other body is ``invalid_request`` (see
+    :func:`idp.oidc.endpoints.form_encoded`)."""
+    if not form_encoded(request.content_type):
+        return _json(not_form_encoded())
+    try:  # as the fast path answers (idp.web.oidc_fast: UTF-8, at most 100 fields)
+        raw = request.get_data(cache=True)
+        raw.decode("utf-8")
+        if raw.count(b"&") >= 100:
+            return _json(malformed_form())
+    except RequestEntityTooLarge:
+        return _json(body_too_large())
+    except UnicodeDecodeError:
+        return _json(malformed_form())
+    return _json(endpoint(_form_request()))
+
+
 @bp.post("/oauth2/token")
 def token() -> Response:
-    return _json(provider().token(_form_request()))
+    return _form_only(provider().token)
 
 
 @bp.route("/oauth2/userinfo", methods=["GET", "POST"])
@@ -167,17 +187,17 @@ def userinfo() -> Response:
 
 @bp.post("/oauth2/introspect")
 def introspect() -> Response:
-    return _json(provider().introspect(_form_request()))
+    return _form_only(provider().introspect)
 
 
 @bp.post("/oauth2/revoke")
 def revoke() -> Response:
-    return _json(provider().revoke(_form_request()))
+    return _form_only(provider().revoke)
 
 
 @bp.post("/oauth2/device_authorization")
 def device_authorization() -> Response:
-    return _json(provider().device_authorization(_form_request()))
+    return _form_only(provider().device_authorization)
 
 
 @bp.route("/device", methods=["GET", "POST"])
@@ -189,6 +209,7 @@ def device() -> Response:
         return login_redirect("/device" + (f"?{urlencode({'user_code': code})}" if code else ""))
     page: dict[str, Any] = {"step": "enter", "user_code": code, "error": None,
                             "username": grantee.username}
+    status = 400
     if request.method == "POST":
         if not security.csrf_ok():
             page["error"] = "Your session expired. Please try again."
@@ -202,14 +223,15 @@ def device() -> Response:
                     page.update(step="done", approved=decision == "approve",
                                 client_name=found.client.name)
                 else:
-                    found = provider().find_device(code, grantee)
+                    found = provider().find_device(_form_request(), code, grantee)
                     page.update(step="confirm", client_name=found.client.name,
                                 user_code=f"{found.user_code[:4]}-{found.user_code[4:]}",
                                 scopes=_scopes(found.scopes))
             except OAuthError as exc:
                 page["error"] = exc.description.capitalize() + "."
+                status = 429 if exc.status == 429 else 400
     html = render_template("oidc_device.html", csrf_token=form_csrf_token(), **page)
-    return Response(html, status=400 if page["error"] else 200, mimetype="text/html")
+    return Response(html, status=status if page["error"] else 200, mimetype="text/html")
 
 
 @bp.route("/oauth2/logout", methods=["GET", "POST"])

@@ -5,8 +5,9 @@ These endpoints use no cookie, session, template or CSRF token, yet Flask's requ
 cookie session and response hooks cost more than the protocol work itself (about 0.3 ms a
 request on the bench machine).  This layer only translates, like the blueprint: form body and
 ``Authorization`` header in, :class:`~idp.oidc.JsonResult` out, with the same security
-headers as :mod:`idp.web.security`.  Anything else (another content type, another path) goes
-on to Flask, whose routes for the same paths give the same answers.
+headers as :mod:`idp.web.security`.  A POST of another content type gets the routes' own
+``invalid_request``; anything else (another method or path) goes on to Flask, whose routes
+for the same paths give the same answers.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from urllib.parse import parse_qsl
 from idp.audit import RequestInfo
 from idp.errors import UnavailableError
 from idp.oidc import JsonResult, OAuthRequest
+from idp.oidc.endpoints import body_too_large, form_encoded, malformed_form, not_form_encoded
 from idp.oidc.provider import OidcProvider
 from idp.web.fastpath import (
     TOO_LARGE,
@@ -28,7 +30,6 @@ from idp.web.fastpath import (
     WsgiApp,
     base_headers,
     form_body,
-    is_form_post,
     send,
 )
 
@@ -50,19 +51,18 @@ class FastOAuth:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse
                  ) -> Iterable[bytes]:
         handler = self.routes.get(environ.get("PATH_INFO", ""))
-        if handler is None or not is_form_post(environ):
+        if handler is None or environ.get("REQUEST_METHOD") != "POST":
             return self.app(environ, start_response)
+        if not form_encoded(environ.get("CONTENT_TYPE")):  # as the Flask routes answer
+            return self._send(start_response, not_form_encoded())
         raw = form_body(environ, self.max_body)
         if not isinstance(raw, bytes) or raw is TOO_LARGE:
-            return self._send(start_response, JsonResult(
-                {"error": "invalid_request", "error_description": "request body too large"},
-                413))
+            return self._send(start_response, body_too_large())
         try:
             pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True,
                               max_num_fields=100)
         except (UnicodeDecodeError, ValueError):
-            return self._send(start_response, JsonResult(
-                {"error": "invalid_request", "error_description": "malformed form body"}, 400))
+            return self._send(start_response, malformed_form())
         params: dict[str, str] = {}
         repeated = set()
         for k, v in pairs:
