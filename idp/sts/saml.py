@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -304,7 +305,7 @@ def _duration(values: list[str] | None) -> int | None:
     if not values:
         return None
     v = values[0]
-    if not v.isdigit() or not 900 <= int(v) <= 43200:
+    if not re.fullmatch(r"[0-9]{3,5}", v) or not 900 <= int(v) <= 43200:
         raise invalid_token("Invalid SAML response: SessionDuration must be 900-43200 seconds")
     return int(v)
 

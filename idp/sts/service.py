@@ -42,6 +42,7 @@ class StsSettings:
     token_clock_skew: int = 60
     default_duration: int = 3600
     region: str = "us-east-1"
+    """The one region credential scopes may name (``sts.region``)."""
 
 
 class StsService:
@@ -109,9 +110,10 @@ class StsService:
         return handler.run(self, req, caller, info)
 
     def authenticate(self, req: p.QueryRequest, service: str | None) -> Caller:
-        """SigV4 (header or presigned) with issued or configured credentials."""
+        """SigV4 (header or presigned) with issued or configured credentials, scoped to the
+        configured region."""
         parts = SignedParts(req.method, req.path, req.query, req.headers, req.body)
-        return verify(parts, self.credentials, self.clock, service)
+        return verify(parts, self.credentials, self.clock, service, self.settings.region)
 
     # -- policies and context --------------------------------------------------------------
     def policy_set(self, session: Session | None) -> PolicySet:
