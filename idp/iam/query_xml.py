@@ -58,8 +58,10 @@ def response(action: str, result: str, request_id: str) -> str:
             f"</{action}Response>")
 
 
-def error(code: str, message: str, request_id: str) -> str:
-    return (f'<ErrorResponse xmlns="{NS}"><Error><Type>Sender</Type>{el("Code", code)}'
+def error(code: str, message: str, request_id: str, *, status: int = 400) -> str:
+    """An error document; ``Type`` is ``Receiver`` for a 5xx (ours), else ``Sender``."""
+    fault = "Receiver" if status >= 500 else "Sender"
+    return (f'<ErrorResponse xmlns="{NS}"><Error><Type>{fault}</Type>{el("Code", code)}'
             f"{el('Message', message)}</Error>{el('RequestId', request_id)}</ErrorResponse>")
 
 
