@@ -235,7 +235,8 @@ def verify(parts: SignedParts, credentials: CredentialStore, now: Callable[[], f
         sts = "\n".join([ALGORITHM, amz_date, f"{date}/{scope_region}/{svc}/aws4_request",
                          hashlib.sha256(creq.encode()).hexdigest()])
         expected = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
-        if hmac.compare_digest(expected, signature.lower()):
+        # as bytes: compare_digest refuses str with non-ASCII characters (a TypeError)
+        if hmac.compare_digest(expected.encode(), signature.lower().encode()):
             return Caller(akid, session, long_term, scope_region, svc)
     raise _mismatch("signature differs")
 

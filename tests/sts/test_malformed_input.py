@@ -41,6 +41,8 @@ CHAIN = {"Action": "AssumeRole", "RoleArn": A.role("ReadOnly"), "RoleSessionName
                  "InvalidParameterValue", id="Tags index a superscript two"),
     pytest.param({"PolicyArns.member.\u0661.arn": "arn:aws:iam::aws:policy/X"},
                  "InvalidParameterValue", id="PolicyArns index an Arabic-Indic one"),
+    pytest.param({"Policy": "[" * 2048}, "MalformedPolicyDocument",
+                 id="session policy of 2,048 nested arrays"),
 ])
 def test_query_numbers_and_names_are_ascii(custom: Core, extra: dict[str, str],
                                            expected: str | None) -> None:

@@ -4,6 +4,7 @@ documents: wrong secret, expired or unknown token, clock skew beyond 5 minutes, 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -195,6 +196,25 @@ def test_malformed_signature_fields_are_incomplete_signature(
     ``IncompleteSignature`` (400, "Common Errors"), read ASCII-strict: never a 500."""
     r = core.call(WHO, session_creds(core), presign=presign, tamper=tamper)
     assert (r.status, code(r)) == (400, "IncompleteSignature"), r.body
+
+
+@pytest.mark.parametrize(("presign", "tamper"), [
+    pytest.param(False, lambda req: _authorization_signature(req, "\u00fc"),
+                 id="header signature a non-ASCII letter"),
+    pytest.param(True, _query_param("X-Amz-Signature", "%C3%BC"),
+                 id="presigned signature a non-ASCII letter"),
+])
+def test_non_ascii_signature_is_signature_does_not_match(
+        core: Core, presign: bool, tamper: Callable[[QueryRequest], QueryRequest]) -> None:
+    """``hmac.compare_digest`` refuses ``str`` with non-ASCII characters (a ``TypeError``,
+    once a 500): the signature is compared as bytes."""
+    r = core.call(WHO, session_creds(core), presign=presign, tamper=tamper)
+    assert (r.status, code(r)) == (403, "SignatureDoesNotMatch"), r.body
+
+
+def _authorization_signature(req: QueryRequest, value: str) -> QueryRequest:
+    auth = re.sub(r"Signature=\w+", "Signature=" + value, req.headers["authorization"])
+    return replace(req, headers={**req.headers, "authorization": auth})
 
 
 # -- the credential scope's region is the configured one --------------------------------------
