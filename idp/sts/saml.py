@@ -88,9 +88,17 @@ def parse_safely(data: bytes) -> etree._Element:
         raise invalid_token("Invalid SAML response: not well-formed", exc.debug) from None
 
 
+_DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+                       r"(Z|[+-][0-9]{2}:[0-9]{2})")
+
+
 def _time(value: str | None, what: str) -> float:
+    """An ``xs:dateTime`` in UTC (SAML Core §1.3.3): ASCII digits, with its zone (a time
+    without one would be read in the server's local time)."""
     if not value:
         raise invalid_token(f"Invalid SAML response: missing {what}")
+    if not _DATETIME.fullmatch(value.strip()):
+        raise invalid_token(f"Invalid SAML response: bad {what}")
     try:
         return datetime.fromisoformat(value.strip().replace("Z", "+00:00")).timestamp()
     except ValueError:
