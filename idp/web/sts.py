@@ -113,14 +113,15 @@ def sts_decide() -> Response:
     (RFC 7662 §2.1): a signed request seen on the way must not let anyone else probe what its
     signer may do.
 
-    A client with an ``Authorization`` header is authenticated before its body is read; the
+    A client with ``Authorization: Basic`` is authenticated before its body is read; the
     body (whose members carry the credentials of the other methods) is then bounded in size
     (``web.max_form_bytes``, like every other body) and JSON nesting
     (:data:`idp.sts.authz.MAX_JSON_DEPTH`) before it is parsed."""
     info = request_info()
     header = request.headers.get("Authorization")
+    basic = header is not None and header[:6].lower() == "basic "
     try:
-        client_id = _decide_client({}, header, info) if header else None
+        client_id = _decide_client({}, header, info) if basic else None
         doc = _decide_document()
         if client_id is None or any(isinstance(doc.get(k), str) for k in _CLIENT_FIELDS):
             # credentials in the body (or in both places: refused as two methods)
