@@ -9,6 +9,7 @@ authorized with this engine (``iam:GetRole`` on the role ARN…), as DESIGN.md a
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +26,8 @@ from idp.iam.model import IamModel, Role
 from idp.iam.policy import Policy, parse_policy
 from idp.iam.query_xml import QueryError
 from idp.iam.validation import PolicyKind
+
+log = logging.getLogger("idp.iam")
 
 _DECISION = {"Allowed": "allowed", "ExplicitlyDenied": "explicitDeny",
              "ImplicitlyDenied": "implicitDeny"}
@@ -63,7 +66,9 @@ def handle_iam_query(params: Mapping[str, str], model: IamModel,
     except IamError as exc:
         return exc.status, x.error(exc.code, exc.description, rid)
     except Exception:  # noqa: BLE001 - the API answers, it does not crash
-        return 500, x.error("ServiceFailure", "the request could not be processed", rid)
+        log.exception("iam %s: unexpected error", action[:64] or "request")
+        return 500, x.error("ServiceFailure", "the request could not be processed", rid,
+                            status=500)
 
 
 def _authorize(action: str, params: Mapping[str, str], model: IamModel,

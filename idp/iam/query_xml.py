@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -18,6 +19,9 @@ from xml.sax.saxutils import escape
 from idp.iam.errors import IamError
 
 NS = "https://iam.amazonaws.com/doc/2010-05-08/"
+
+_INDEX = re.compile(r"[0-9]{1,9}")
+"""A list index or count: ASCII digits only (``str.isdigit`` admits ``²``, ``int`` refuses it)."""
 
 
 class QueryError(IamError):
@@ -54,8 +58,10 @@ def response(action: str, result: str, request_id: str) -> str:
             f"</{action}Response>")
 
 
-def error(code: str, message: str, request_id: str) -> str:
-    return (f'<ErrorResponse xmlns="{NS}"><Error><Type>Sender</Type>{el("Code", code)}'
+def error(code: str, message: str, request_id: str, *, status: int = 400) -> str:
+    """An error document; ``Type`` is ``Receiver`` for a 5xx (ours), else ``Sender``."""
+    fault = "Receiver" if status >= 500 else "Sender"
+    return (f'<ErrorResponse xmlns="{NS}"><Error><Type>{fault}</Type>{el("Code", code)}'
             f"{el('Message', message)}</Error>{el('RequestId', request_id)}</ErrorResponse>")
 
 
@@ -69,7 +75,7 @@ def member_list(params: Mapping[str, str], prefix: str) -> list[str]:
     out: list[tuple[int, str]] = []
     head = f"{prefix}.member."
     for key, value in params.items():
-        if key.startswith(head) and key[len(head):].isdigit():
+        if key.startswith(head) and _INDEX.fullmatch(key[len(head):]):
             out.append((int(key[len(head):]), value))
     return [v for _, v in sorted(out)]
 
@@ -81,7 +87,7 @@ def member_indexes(params: Mapping[str, str], prefix: str) -> list[int]:
     for key in params:
         if key.startswith(head):
             n = key[len(head):].split(".", 1)[0]
-            if n.isdigit():
+            if _INDEX.fullmatch(n):
                 found.add(int(n))
     return sorted(found)
 
@@ -89,11 +95,10 @@ def member_indexes(params: Mapping[str, str], prefix: str) -> list[int]:
 def page(params: Mapping[str, str], total: int) -> tuple[int, int]:
     """(start, stop) from ``Marker``/``MaxItems`` (1–1000, default 100)."""
     raw_max = params.get("MaxItems", "100")
-    try:
-        max_items = int(raw_max)
-    except ValueError:
+    if not re.fullmatch(r"-?[0-9]{1,9}", raw_max):
         raise QueryError("InvalidParameterValue",
-                         f"Invalid value for parameter MaxItems: {raw_max}") from None
+                         f"Invalid value for parameter MaxItems: {raw_max[:20]}")
+    max_items = int(raw_max)
     if not 1 <= max_items <= 1000:
         raise QueryError("ValidationError", "1 validation error detected: Value "
                          f"'{max_items}' at 'maxItems' failed to satisfy constraint: Member must "
@@ -101,12 +106,12 @@ def page(params: Mapping[str, str], total: int) -> tuple[int, int]:
     start = 0
     if "Marker" in params:
         try:
-            start = int(base64.urlsafe_b64decode(params["Marker"].encode()).decode())
-        except (ValueError, UnicodeDecodeError):
-            raise QueryError("InvalidParameterValue", "Invalid value for parameter Marker") \
-                from None
-        if not 0 <= start <= total:
+            text = base64.urlsafe_b64decode(params["Marker"].encode()).decode()
+        except (ValueError, UnicodeError):
+            text = ""
+        if not _INDEX.fullmatch(text) or not 0 <= int(text) <= total:
             raise QueryError("InvalidParameterValue", "Invalid value for parameter Marker")
+        start = int(text)
     return start, min(start + max_items, total)
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from idp.audit import RequestInfo
 from idp.iam import IamError, PolicySet, Request, Role, SessionDescription, build_context, evaluate
 from idp.sts.credentials import Session, new_access_key_id, new_secret
-from idp.sts.errors import StsError, access_denied, err
+from idp.sts.errors import StsError, access_denied, err, invalid_token
 from idp.sts.policies import SessionInputs, session_inputs
 from idp.sts.protocol import Int, QueryRequest, Str, Xml
 from idp.sts.sigv4 import Caller
@@ -202,7 +202,10 @@ def assume_role_with_web_identity(svc: StsService, req: QueryRequest, caller: Ca
     token = WEB_TOKEN.get(params) or ""
     PROVIDER_ID.get(params)
     requested = DURATION.get(params)
-    claims = svc.web_identity.verify(token)
+    try:
+        claims = svc.web_identity.verify(token)
+    except RecursionError:  # a header or payload nested deeper than the JSON parser goes
+        raise invalid_token("Couldn't parse the web identity token") from None
     role = role_of(svc, role_arn)
     inputs = session_inputs(params, svc.model, extra_tags=claims.principal_tags,
                             extra_transitive=claims.transitive_tag_keys)

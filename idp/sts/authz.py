@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,40 @@ from idp.sts.protocol import QueryRequest, build_request
 
 if TYPE_CHECKING:
     from idp.sts.service import StsService
+
+
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of arrays and objects a decision document may have (a real one has 4)."""
+
+_JSON_SPECIAL = re.compile(rb'[\[\]{}"\\]')
+
+
+def parse_bounded_json(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse a JSON text (RFC 8259) whose arrays and objects nest at most ``max_depth`` deep;
+    ``ValueError`` otherwise.  The depth is counted by a scan of the brackets outside strings
+    before anything is parsed, so no input reaches the recursive parser deeper than that."""
+    depth = 0
+    in_string = False
+    escaped = -1
+    for m in _JSON_SPECIAL.finditer(raw):
+        i = m.start()
+        c = raw[i]
+        if in_string:
+            if i == escaped:
+                continue
+            if c == 0x5C:  # backslash: the next byte is escaped
+                escaped = i + 1
+            elif c == 0x22:
+                in_string = False
+        elif c == 0x22:
+            in_string = True
+        elif c in (0x5B, 0x7B):
+            depth += 1
+            if depth > max_depth:
+                raise ValueError(f"the JSON document is nested deeper than {max_depth} levels")
+        elif c in (0x5D, 0x7D):
+            depth -= 1
+    return json.loads(raw)
 
 
 def _key(secret: bytes) -> bytes:

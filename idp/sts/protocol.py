@@ -73,6 +73,10 @@ def build_request(method: str, path: str, query: str, headers: Mapping[str, str]
 
 # -- parameters -------------------------------------------------------------------------------
 
+_INDEX = re.compile(r"[0-9]{1,9}")
+"""A list index: ASCII digits only (``str.isdigit`` admits ``²``, which ``int`` refuses)."""
+
+
 def _lower_first(name: str) -> str:
     return name[:1].lower() + name[1:]
 
@@ -101,7 +105,8 @@ class Str:
         if len(value) > self.max:
             raise validation(field_name, value,
                              f"Member must have length less than or equal to {self.max}")
-        if self.pattern and not re.fullmatch(self.pattern, value):
+        # botocore's patterns are Java regular expressions, whose \w and \d are ASCII
+        if self.pattern and not re.fullmatch(self.pattern, value, re.ASCII):
             raise validation(field_name, value,
                              f"Member must satisfy regular expression pattern: {self.pattern}")
         return value
@@ -117,7 +122,7 @@ class Int:
         value = params.get(self.name)
         if value is None:
             return None
-        if not re.fullmatch(r"-?\d{1,12}", value):
+        if not re.fullmatch(r"-?[0-9]{1,12}", value):  # ASCII digits: `²` or `٣` are not
             raise err("ValidationError", f"Value '{value[:20]}' at '{_lower_first(self.name)}'"
                       " is not a valid integer")
         n = int(value)
@@ -138,7 +143,7 @@ def members(params: Mapping[str, str], name: str, max_items: int) -> list[dict[s
         if not k.startswith(prefix):
             continue
         idx, _, fld = k[len(prefix):].partition(".")
-        if not idx.isdigit() or int(idx) < 1 or int(idx) > 1000:
+        if not _INDEX.fullmatch(idx) or not 1 <= int(idx) <= 1000:
             raise err("InvalidParameterValue", f"invalid list index in `{k[:80]}`")
         found.setdefault(int(idx), {})[fld] = v
     if len(found) > max_items:
@@ -151,7 +156,7 @@ def string_list(params: Mapping[str, str], name: str, max_items: int) -> list[st
     """A Query list of strings: ``Name.member.N``."""
     prefix = f"{name}.member."
     items = {int(k[len(prefix):]): v for k, v in params.items()
-             if k.startswith(prefix) and k[len(prefix):].isdigit()}
+             if k.startswith(prefix) and _INDEX.fullmatch(k[len(prefix):])}
     if len(items) > max_items:
         raise validation(_lower_first(name), f"[{len(items)} items]",
                          f"Member must have length less than or equal to {max_items}")

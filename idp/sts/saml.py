@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -87,9 +88,17 @@ def parse_safely(data: bytes) -> etree._Element:
         raise invalid_token("Invalid SAML response: not well-formed", exc.debug) from None
 
 
+_DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+                       r"(Z|[+-][0-9]{2}:[0-9]{2})")
+
+
 def _time(value: str | None, what: str) -> float:
+    """An ``xs:dateTime`` in UTC (SAML Core §1.3.3): ASCII digits, with its zone (a time
+    without one would be read in the server's local time)."""
     if not value:
         raise invalid_token(f"Invalid SAML response: missing {what}")
+    if not _DATETIME.fullmatch(value.strip()):
+        raise invalid_token(f"Invalid SAML response: bad {what}")
     try:
         return datetime.fromisoformat(value.strip().replace("Z", "+00:00")).timestamp()
     except ValueError:
@@ -304,7 +313,7 @@ def _duration(values: list[str] | None) -> int | None:
     if not values:
         return None
     v = values[0]
-    if not v.isdigit() or not 900 <= int(v) <= 43200:
+    if not re.fullmatch(r"[0-9]{3,5}", v) or not 900 <= int(v) <= 43200:
         raise invalid_token("Invalid SAML response: SessionDuration must be 900-43200 seconds")
     return int(v)
 

@@ -9,6 +9,7 @@ Errors").
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from idp.audit import Auditor, RequestInfo
+from idp.errors import UnavailableError
 from idp.iam import IamModel, PolicySet, SessionDescription, build_context
 from idp.keys import KeyRing
 from idp.store import Store
@@ -31,6 +33,22 @@ from idp.sts.sigv4 import Caller, SignedParts, verify
 from idp.sts.webidentity import JwksCache, WebIdentityVerifier
 
 _POLICY_CACHE = 4096
+RETRY_AFTER = 5
+"""Seconds a client is asked to wait (``Retry-After``) when the store or directory is down."""
+
+log = logging.getLogger("idp.sts")
+
+
+def unavailable(debug: str = "") -> StsError:
+    """A store or directory outage: ``ServiceUnavailable`` (503), "the request has failed due
+    to a temporary failure of the server" (STS and IAM API References, "Common Errors")."""
+    return err("ServiceUnavailable", "The service is temporarily unavailable, try again later",
+               503, debug)
+
+
+def internal_failure(debug: str = "") -> StsError:
+    """A bug of ours: ``InternalFailure`` (500, "Common Errors")."""
+    return err("InternalFailure", "An internal error occurred", 500, debug)
 
 
 @dataclass(frozen=True)
@@ -42,6 +60,7 @@ class StsSettings:
     token_clock_skew: int = 60
     default_duration: int = 3600
     region: str = "us-east-1"
+    """The one region credential scopes may name (``sts.region``)."""
 
 
 class StsService:
@@ -75,7 +94,9 @@ class StsService:
 
     # -- the Query API ---------------------------------------------------------------------
     def handle(self, req: p.QueryRequest) -> p.Result:
-        """Answer one STS Query request; never raises."""
+        """Answer one STS Query request; never raises.  A store or directory outage is
+        ``503 ServiceUnavailable`` with ``Retry-After``; anything else unexpected is a bug:
+        ``500 InternalFailure`` and a server log line."""
         rid = req.request_id or str(uuid.uuid4())
         info = RequestInfo(req.source_ip, req.user_agent, rid)
         action = req.params.get("Action", "")
@@ -84,10 +105,26 @@ class StsService:
         except StsError as exc:
             self.audit_refusal(action or "Unknown", info, exc, req)
             return p.Result(exc.status, p.error(exc, rid))
+        except UnavailableError as exc:
+            log.warning("sts %s: %s (%s)", action[:64] or "request", exc.description, exc.debug)
+            return self.error_result(unavailable(exc.debug), rid, action, info, req)
         except Exception as exc:  # noqa: BLE001 - the API answers, it does not crash
-            failure = err("InternalFailure", "An internal error occurred", 500, debug=repr(exc))
-            self.audit_refusal(action or "Unknown", info, failure, req)
-            return p.Result(500, p.error(failure, rid))
+            log.exception("sts %s: unexpected error", action[:64] or "request")
+            return self.error_result(internal_failure(type(exc).__name__), rid, action, info,
+                                     req)
+
+    def error_result(self, exc: StsError, rid: str, action: str = "",
+                     info: RequestInfo | None = None, req: p.QueryRequest | None = None
+                     ) -> p.Result:
+        """The AWS error document of ``exc`` (``Retry-After`` on a 503), audited when
+        ``info`` is given (an audit sink that fails too does not hide the answer)."""
+        if info is not None:
+            try:
+                self.audit_refusal(action or "Unknown", info, exc, req)
+            except Exception:  # noqa: BLE001 - the answer matters more than its record
+                log.exception("sts: the refusal could not be audited")
+        headers = {"Retry-After": str(RETRY_AFTER)} if exc.status == 503 else {}
+        return p.Result(exc.status, p.error(exc, rid), headers=headers)
 
     def dispatch(self, req: p.QueryRequest, info: RequestInfo) -> p.Xml:
         """Run one action; raise :class:`StsError` (the caller audits and serializes it)."""
@@ -109,9 +146,10 @@ class StsService:
         return handler.run(self, req, caller, info)
 
     def authenticate(self, req: p.QueryRequest, service: str | None) -> Caller:
-        """SigV4 (header or presigned) with issued or configured credentials."""
+        """SigV4 (header or presigned) with issued or configured credentials, scoped to the
+        configured region."""
         parts = SignedParts(req.method, req.path, req.query, req.headers, req.body)
-        return verify(parts, self.credentials, self.clock, service)
+        return verify(parts, self.credentials, self.clock, service, self.settings.region)
 
     # -- policies and context --------------------------------------------------------------
     def policy_set(self, session: Session | None) -> PolicySet:

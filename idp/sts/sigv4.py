@@ -6,8 +6,11 @@ methods": ``Authorization`` header or query string parameters).
 Credential=…, SignedHeaders=…, Signature=…``) or presigned (``X-Amz-Algorithm`` …
 ``X-Amz-Signature`` in the query), with the credential scope's date equal to the request date,
 ``host`` and ``x-amz-date`` signed, a clock skew of at most 5 minutes (presigned: within
-``X-Amz-Expires``), ``X-Amz-Security-Token`` for temporary credentials, and the signature
-compared in constant time.
+``X-Amz-Expires``), the scope's region equal to the configured one, ``X-Amz-Security-Token``
+for temporary credentials, and the signature compared in constant time.
+
+Every number and date of the signature is read ASCII-strict (``[0-9]``, never ``str.isdigit``
+or ``\\d``, which admit other scripts' digits) and bounded before it is converted.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ MAX_SKEW = 300
 MAX_EXPIRES = 604800
 UNSIGNED = "UNSIGNED-PAYLOAD"
 _AUTH = re.compile(r"^AWS4-HMAC-SHA256\s+(.*)$", re.S)
-_DATE = re.compile(r"^\d{8}T\d{6}Z$")
+_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
+_EXPIRES = re.compile(r"[0-9]{1,6}")
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,9 @@ class Caller:
 
 
 def _incomplete(message: str) -> StsError:
+    """A signature that does not conform: ``IncompleteSignature`` (400), the code the STS and
+    IAM API References list under "Common Errors" for it (neither lists S3's
+    ``AuthorizationQueryParametersError``), for the header and the query-string form alike."""
     return err("IncompleteSignature", message, 400)
 
 
@@ -121,9 +128,38 @@ def is_signed(parts: SignedParts) -> bool:
     return "authorization" in parts.headers or "X-Amz-Signature=" in parts.query
 
 
+def _request_time(amz_date: str) -> float:
+    """``X-Amz-Date`` in ISO 8601 basic format (``YYYYMMDD'T'HHMMSS'Z'``), as a timestamp."""
+    if not _DATE.fullmatch(amz_date):
+        raise _incomplete("Authorization requires a valid X-Amz-Date (ISO 8601 basic format)")
+    try:
+        when = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:  # 20261399T999999Z: the right shape, no such day or time
+        raise _incomplete(f"Date must be in ISO-8601 'basic format'. Got '{amz_date}'") \
+            from None
+    return when.timestamp()
+
+
+def _expires(value: str) -> int:
+    """``X-Amz-Expires``: whole seconds, 1 to 604800 (7 days)."""
+    if not _EXPIRES.fullmatch(value) or not 0 < int(value) <= MAX_EXPIRES:
+        raise _incomplete(f"X-Amz-Expires must be between 1 and {MAX_EXPIRES} seconds")
+    return int(value)
+
+
+def _wrong_region(region: str, expected: str) -> StsError:
+    """A scope for another region: ``SignatureDoesNotMatch`` (403), the code of signature errors
+    (IAM User Guide, "Troubleshoot Signature Version 4 signing for AWS API requests"), with
+    the message AWS's regional endpoints send, "Credential should be scoped to a valid region"
+    (S3 alone answers ``AuthorizationHeaderMalformed``)."""
+    return err("SignatureDoesNotMatch", f"Credential should be scoped to a valid region, not "
+               f"'{region[:32]}'. Sign for '{expected}'", 403)
+
+
 def verify(parts: SignedParts, credentials: CredentialStore, now: Callable[[], float],
-           service: str | None = None) -> Caller:
-    """Authenticate a signed request; raise the AWS error when it is not."""
+           service: str | None = None, region: str | None = None) -> Caller:
+    """Authenticate a signed request; raise the AWS error when it is not.  ``region`` is the
+    one region a credential scope may name (``None``: any)."""
     pairs = _pairs(parts.query)
     presigned = any(k == "X-Amz-Signature" for k, _ in pairs)
     if presigned:
@@ -137,10 +173,7 @@ def verify(parts: SignedParts, credentials: CredentialStore, now: Callable[[], f
         signature, amz_date = q["X-Amz-Signature"], q["X-Amz-Date"]
         token = q.get("X-Amz-Security-Token")
         canon_pairs = [(k, v) for k, v in pairs if k != "X-Amz-Signature"]
-        if not q["X-Amz-Expires"].isdigit() or not 0 < int(q["X-Amz-Expires"]) <= MAX_EXPIRES:
-            raise err("AuthorizationQueryParametersError", "X-Amz-Expires must be between 1 "
-                      f"and {MAX_EXPIRES} seconds", 400)
-        expires = int(q["X-Amz-Expires"])
+        expires = _expires(q["X-Amz-Expires"])
     else:
         auth = parts.headers.get("authorization")
         if not auth:
@@ -153,22 +186,22 @@ def verify(parts: SignedParts, credentials: CredentialStore, now: Callable[[], f
         token = parts.headers.get("x-amz-security-token")
         canon_pairs = pairs
         expires = 0
-    if not _DATE.match(amz_date):
-        raise _incomplete("Authorization requires a valid X-Amz-Date (ISO 8601 basic format)")
+    when = _request_time(amz_date)
     scope = credential.split("/")
     if len(scope) != 5 or scope[4] != "aws4_request" or not scope[0]:
         raise _incomplete(f"Credential should be scoped to a valid region. '{credential[:80]}'")
-    akid, date, region, svc = scope[:4]
+    akid, date, scope_region, svc = scope[:4]
     if date != amz_date[:8]:
         raise _mismatch("scope date differs from X-Amz-Date")
     if service is not None and svc != service:
         raise _incomplete(f"Credential should be scoped to correct service: '{service}'.")
+    if region is not None and scope_region != region:
+        raise _wrong_region(scope_region, region)
     names = signed_headers.split(";")
     if "host" not in names or (not presigned and "x-amz-date" not in names):
         raise _incomplete("SignedHeaders must include host and x-amz-date")
     if token and not presigned and "x-amz-security-token" not in names:
         raise _incomplete("SignedHeaders must include x-amz-security-token")
-    when = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
     t = now()
     if presigned:
         if when > t + MAX_SKEW or when + expires < t:
@@ -189,7 +222,7 @@ def verify(parts: SignedParts, credentials: CredentialStore, now: Callable[[], f
         payload = UNSIGNED
     elif claimed is not None and claimed.lower() != payload:
         raise _mismatch("x-amz-content-sha256 differs from the body")
-    key = signing_key(secret, date, region, svc)
+    key = signing_key(secret, date, scope_region, svc)
     candidates = [(parts.method.upper(), payload)]
     if presigned and not parts.body:
         # botocore presigns Query API operations with their modelled method (POST) although
@@ -199,11 +232,12 @@ def verify(parts: SignedParts, credentials: CredentialStore, now: Callable[[], f
         creq = "\n".join([method, parts.path if s3 else canonical_path(parts.path),
                           canonical_query(canon_pairs), "".join(headers), signed_headers,
                           body_hash])
-        sts = "\n".join([ALGORITHM, amz_date, f"{date}/{region}/{svc}/aws4_request",
+        sts = "\n".join([ALGORITHM, amz_date, f"{date}/{scope_region}/{svc}/aws4_request",
                          hashlib.sha256(creq.encode()).hexdigest()])
         expected = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
-        if hmac.compare_digest(expected, signature.lower()):
-            return Caller(akid, session, long_term, region, svc)
+        # as bytes: compare_digest refuses str with non-ASCII characters (a TypeError)
+        if hmac.compare_digest(expected.encode(), signature.lower().encode()):
+            return Caller(akid, session, long_term, scope_region, svc)
     raise _mismatch("signature differs")
 
 

@@ -12,25 +12,30 @@ import base64
 import binascii
 import functools
 import json
+import logging
 from typing import Any
 
-from flask import Blueprint, Flask, render_template, request
+from flask import Blueprint, Flask, g, render_template, request
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from idp.app import Components
+from idp.errors import UnavailableError
 from idp.iam.query import QueryCaller, handle_iam_query
 from idp.iam.query_xml import error as iam_error
 from idp.oidc import OAuthError, OAuthRequest
 from idp.sts import StsError, StsService, StsSettings, build_request
-from idp.sts.authz import DecisionQuery, decide
+from idp.sts.authz import DecisionQuery, decide, parse_bounded_json
 from idp.sts.credentials import LongTermKey
 from idp.sts.saml import AWS_ATTR, NS, parse_safely
+from idp.sts.service import RETRY_AFTER, unavailable
 from idp.web import fastpath, security
 from idp.web.context import components, form_csrf_token, request_info
 from idp.web.oidc import provider as oidc_provider
 from idp.web.sts_fast import FastSts
 
 bp = Blueprint("sts", __name__)
+log = logging.getLogger("idp.web.sts")
 
 
 def service() -> StsService:
@@ -58,6 +63,19 @@ def init_app(app: Flask, comps: Components) -> None:
         FastSts, service=svc, max_body=comps.config.web.max_form_bytes, tls=comps.config.tls))
 
 
+_MACHINE = frozenset({"/sts", "/sts/decide", "/iam"})
+
+
+@bp.after_request
+def _machine_headers(resp: Response) -> Response:
+    """The machine endpoints answer as the fast path does: never cached, and no browser
+    cookie (the CSRF binding of pages) on an API answer."""
+    if request.path in _MACHINE:
+        resp.headers.setdefault("Cache-Control", "no-store")
+        g.pop("idp_csrf_binding", None)
+    return resp
+
+
 def _query_request() -> Any:
     info = request_info()
     body = request.get_data(cache=True)
@@ -75,11 +93,12 @@ def sts() -> Response:
     except StsError as exc:
         from idp.sts.protocol import error
 
-        return Response(error(exc, request_info().request_id), exc.status,
-                        mimetype="text/xml")
+        rid = request_info().request_id
+        return Response(error(exc, rid), exc.status, mimetype="text/xml",
+                        headers={"x-amzn-RequestId": rid})
     result = service().handle(req)
     return Response(result.body, result.status, mimetype=result.content_type,
-                    headers={"x-amzn-RequestId": req.request_id})
+                    headers={"x-amzn-RequestId": req.request_id, **result.headers})
 
 
 # client authentication fields a resource server may put in the JSON body (RFC 6749 §2.3.1
@@ -92,37 +111,79 @@ def sts_decide() -> Response:
     """The decision endpoint: JSON in (see :class:`idp.sts.DecisionQuery`), JSON out.  Only a
     confidential OAuth client of this IdP (the resource server) may ask, as at introspection
     (RFC 7662 §2.1): a signed request seen on the way must not let anyone else probe what its
-    signer may do."""
+    signer may do.
+
+    A client with ``Authorization: Basic`` is authenticated before its body is read; the
+    body (whose members carry the credentials of the other methods) is then bounded in size
+    (``web.max_form_bytes``, like every other body) and JSON nesting
+    (:data:`idp.sts.authz.MAX_JSON_DEPTH`) before it is parsed."""
     info = request_info()
+    header = request.headers.get("Authorization")
+    basic = header is not None and header[:6].lower() == "basic "
     try:
-        doc = json.loads(request.get_data(cache=True) or b"null")
-        if not isinstance(doc, dict):
-            raise ValueError("a JSON object is required")
+        client_id = _decide_client({}, header, info) if basic else None
+        doc = _decide_document()
+        if client_id is None or any(isinstance(doc.get(k), str) for k in _CLIENT_FIELDS):
+            # credentials in the body (or in both places: refused as two methods)
+            client_id = _decide_client(doc, header, info)
+        query = DecisionQuery.from_json(doc)
+        out = decide(service(), query, info, client_id=client_id)
+    except OAuthError as exc:
+        return Response(json.dumps(exc.body()), exc.status, mimetype="application/json",
+                        headers={"WWW-Authenticate": 'Basic realm="sts-decide"',
+                                 "Cache-Control": "no-store"})
+    except _TooLarge as exc:
+        return _decide_refused(413, "RequestEntityTooLarge", str(exc))
     except (ValueError, binascii.Error) as exc:
-        return _decide_invalid(exc)
+        return _decide_refused(400, "ValidationError", str(exc))
+    except UnavailableError as exc:
+        log.warning("sts/decide: %s (%s)", exc.description, exc.debug)
+        return _decide_refused(503, "ServiceUnavailable", exc.description,
+                               {"Retry-After": str(RETRY_AFTER)})
+    return Response(json.dumps(out), 200, mimetype="application/json")
+
+
+def _decide_client(doc: dict[str, Any], header: str | None, info: Any) -> str:
+    """The resource server's ``client_id`` (``invalid_client`` refusals are audited)."""
     auth = OAuthRequest({k: doc[k] for k in _CLIENT_FIELDS if isinstance(doc.get(k), str)},
-                        request.headers.get("Authorization"), info)
+                        header, info)
     try:
-        client_id = oidc_provider().confidential_client(auth, "/sts/decide")
+        return oidc_provider().confidential_client(auth, "/sts/decide")
     except OAuthError as exc:
         components().auditor.emit("Decide", info, error_code=exc.code,
                                   error_message=exc.description,
                                   additional={"reason": exc.debug[:200]})
-        return Response(json.dumps(exc.body()), exc.status, mimetype="application/json",
-                        headers={"WWW-Authenticate": 'Basic realm="sts-decide"',
-                                 "Cache-Control": "no-store"})
-    try:
-        query = DecisionQuery.from_json(doc)
-    except (ValueError, binascii.Error) as exc:
-        return _decide_invalid(exc)
-    out = decide(service(), query, info, client_id=client_id)
-    return Response(json.dumps(out), 200, mimetype="application/json")
+        raise
 
 
-def _decide_invalid(exc: Exception) -> Response:
-    body = {"decision": "Deny", "reason": "bad request", "error": {
-        "code": "ValidationError", "message": str(exc)[:200]}}
-    return Response(json.dumps(body), 400, mimetype="application/json")
+class _TooLarge(ValueError):
+    """A body over the limit (413)."""
+
+
+def _decide_document() -> dict[str, Any]:
+    """The JSON object of the body, within the size and nesting bounds (``ValueError``)."""
+    limit = components().config.web.max_form_bytes
+    too_large = _TooLarge(f"the body is larger than {limit} bytes")
+    if (request.content_length or 0) > limit:
+        raise too_large
+    try:  # a body without a length is cut at the same limit (MAX_CONTENT_LENGTH)
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise too_large from None
+    if len(raw) > limit:
+        raise too_large
+    doc = parse_bounded_json(raw or b"null")
+    if not isinstance(doc, dict):
+        raise ValueError("a JSON object is required")
+    return doc
+
+
+def _decide_refused(status: int, code: str, message: str,
+                    headers: dict[str, str] | None = None) -> Response:
+    """A refusal in the endpoint's own shape: a Deny with an error code."""
+    body = {"decision": "Deny", "reason": "bad request" if status < 500 else "unavailable",
+            "error": {"code": code, "message": message[:200]}}
+    return Response(json.dumps(body), status, mimetype="application/json", headers=headers)
 
 
 @bp.route("/iam", methods=["POST"])
@@ -139,6 +200,11 @@ def iam() -> Response:
         svc.audit_refusal(request.form.get("Action", "IamQuery")[:64], info, exc)
         return Response(iam_error(exc.code, exc.description, info.request_id), exc.status,
                         mimetype="text/xml")
+    except UnavailableError as exc:  # IAM API Reference, "Common Errors": ServiceUnavailable
+        log.warning("iam: %s (%s)", exc.description, exc.debug)
+        gone = unavailable(exc.debug)
+        return Response(iam_error(gone.code, gone.description, info.request_id, status=503),
+                        503, mimetype="text/xml", headers={"Retry-After": str(RETRY_AFTER)})
     session = caller.session
     qc = QueryCaller(caller.arn, svc.caller_context(caller, req.source_ip, req.secure),
                      [json.loads(d) for d in (session.session_policies if session else ())])

@@ -58,7 +58,8 @@ class FastSts:
                                 secure=environ.get("wsgi.url_scheme") == "https",
                                 request_id=rid)
             result = self.service.handle(req)
-            return self._send(start_response, result.status, result.body, rid)
+            return self._send(start_response, result.status, result.body, rid,
+                              result.headers)
         except StsError as exc:
             return self._send(start_response, exc.status, error(exc, rid), rid)
         except Exception:  # noqa: BLE001 - never a traceback to the client
@@ -67,6 +68,6 @@ class FastSts:
             return self._send(start_response, 500, error(failure, rid), rid)
 
     def _send(self, start_response: StartResponse, status: int, text: str,
-              rid: str) -> Iterable[bytes]:
-        return send(start_response, status, [*self.headers, ("x-amzn-RequestId", rid)],
-                    text.encode())
+              rid: str, extra: dict[str, str] | None = None) -> Iterable[bytes]:
+        return send(start_response, status, [*self.headers, ("x-amzn-RequestId", rid),
+                                             *(extra or {}).items()], text.encode())

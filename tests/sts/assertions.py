@@ -107,7 +107,7 @@ def build_response(s: Spec, assertion: etree._Element | None = None) -> etree._E
     return r
 
 
-_KEYS: dict[str, xmlsec.Key] = {}
+_KEYS: dict[tuple[str, str], xmlsec.Key] = {}  # by kid and certificate: test keys share kids
 
 
 def sign(element: etree._Element, key: SigningKey) -> etree._Element:
@@ -125,9 +125,10 @@ def sign(element: etree._Element, key: SigningKey) -> etree._Element:
     element.insert(1, sig)
     xmlsec.tree.add_ids(element, ["ID"])
     ctx = xmlsec.SignatureContext()
-    k = _KEYS.get(key.kid)
+    k = _KEYS.get((key.kid, key.cert_b64))
     if k is None:
-        k = _KEYS[key.kid] = xmlsec.Key.from_memory(key.private_pem(), xmlsec.KeyFormat.PEM)
+        k = _KEYS[key.kid, key.cert_b64] = xmlsec.Key.from_memory(key.private_pem(),
+                                                                 xmlsec.KeyFormat.PEM)
     ctx.key = k
     ctx.sign(sig)
     return element

@@ -56,16 +56,17 @@ class Core:
 
 
 def signed_request(params: Mapping[str, str], creds: Credentials, *, presign: bool = False,
-                   service: str = "sts", path: str = "/sts") -> QueryRequest:
+                   service: str = "sts", path: str = "/sts",
+                   region: str = "us-east-1") -> QueryRequest:
     """Sign with botocore's own signer, then turn it into what the web layer would build."""
     url = ISSUER + path
     if presign:
         aws = AWSRequest(method="GET", url=url + "?" + urlencode(params))
-        SigV4QueryAuth(creds, service, "us-east-1", expires=300).add_auth(aws)
+        SigV4QueryAuth(creds, service, region, expires=300).add_auth(aws)
     else:
         aws = AWSRequest(method="POST", url=url, data=urlencode(params), headers={
             "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
-        SigV4Auth(creds, service, "us-east-1").add_auth(aws)
+        SigV4Auth(creds, service, region).add_auth(aws)
     parts = urlsplit(aws.url)
     headers = {k.lower(): v for k, v in aws.headers.items()}
     headers["host"] = parts.netloc

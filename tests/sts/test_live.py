@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import boto3
 import pytest
 import requests
 from botocore.auth import SigV4Auth
@@ -284,3 +285,17 @@ def test_decide_for_an_authenticated_resource_server(idp: LiveIdp) -> None:
     assert r.json()["principal"] == creds["Arn"]
     denied = [e for e in idp.audit.records if e["eventName"] == "Decide"]
     assert denied[-1]["additionalEventData"]["resourceServer"] == "demo-service"
+
+
+def test_boto3_signing_for_another_region_is_refused(demo_idp: LiveIdp) -> None:
+    """An unmodified boto3 client with ``region_name`` other than ``sts.region`` (us-east-1)
+    gets AWS's answer for a scope of another region: 403 ``SignatureDoesNotMatch``."""
+    sts = boto3.client("sts", endpoint_url=f"{demo_idp.url}/sts", region_name="eu-west-1",
+                       aws_access_key_id=USER_KEY.access_key_id,
+                       aws_secret_access_key=USER_KEY.secret_access_key)
+    with pytest.raises(ClientError) as refused:
+        sts.get_caller_identity()
+    error = refused.value.response["Error"]
+    assert error["Code"] == "SignatureDoesNotMatch"
+    assert "Credential should be scoped to a valid region" in error["Message"]
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403

@@ -179,6 +179,26 @@ def time_shift(seconds: int) -> Callable[[Core], str]:
     return build
 
 
+def signed_edit(xpath: str, attr: str | None, value: str) -> Callable[[Core], str]:
+    """A genuinely signed assertion whose element at ``xpath`` (its attribute ``attr``, or its
+    text) was set to ``value`` before signing: what only a trusted IdP could send."""
+    def build(core: Core) -> str:
+        s = ok_spec(core, session_duration=900)
+        a = A.build_assertion(s)
+        el = a.find(xpath)
+        assert el is not None, xpath
+        if attr is None:
+            el.text = value
+        else:
+            el.set(attr, value)
+        return A.encode(A.build_response(s, A.sign(a, core.keys.active("RS256"))))
+    return build
+
+
+_DURATION = f"{A_NS}AttributeStatement/{A_NS}Attribute[@Name='{A.AWS}SessionDuration']/" \
+    f"{A_NS}AttributeValue"
+
+
 def with_spec(**kw: Any) -> Callable[[Core], str]:
     def build(core: Core) -> str:
         return A.encode(good(core, **kw))
@@ -212,6 +232,15 @@ ATTACKS = [
                  id="role pair not in the assertion"),
     pytest.param(with_spec(session_name="bad name!"), "InvalidIdentityToken",
                  id="invalid RoleSessionName attribute"),
+    pytest.param(signed_edit(_DURATION, None, "\u00b2"), "InvalidIdentityToken",
+                 id="SessionDuration a superscript two (isdigit, not int)"),
+    pytest.param(signed_edit(_DURATION, None, "\u0669\u0660\u0660"), "InvalidIdentityToken",
+                 id="SessionDuration in Arabic-Indic digits"),
+    pytest.param(signed_edit(f"{A_NS}Conditions", "NotOnOrAfter", "2999-01-01T00:00:00"),
+                 "InvalidIdentityToken", id="NotOnOrAfter without a time zone"),
+    pytest.param(signed_edit(f"{A_NS}Conditions", "NotOnOrAfter",
+                             "\u0662\u0669\u0669\u0669-01-01T00:00:00Z"),
+                 "InvalidIdentityToken", id="NotOnOrAfter in Arabic-Indic digits"),
 ]
 
 
