@@ -18,6 +18,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from lxml import etree
 
@@ -154,3 +157,12 @@ def chain(url: str, creds: dict[str, Any], role: str) -> Outcome:
 def sts_sessions(store: Any) -> int:
     """Temporary credentials held by the (memory) store."""
     return sum(1 for k in list(store._data) if k.startswith("idp:sts:"))
+
+
+def signed_s3_put(creds: dict[str, Any]) -> tuple[str, str, str, dict[str, str], bytes]:
+    """An S3 ``PutObject`` signed with the session, as a resource server receives it."""
+    req = AWSRequest(method="PUT", url="http://storage.example.org/b/k", data=b"1,2\n")
+    SigV4Auth(Credentials(creds["AccessKeyId"], creds["SecretAccessKey"],
+                          creds["SessionToken"]), "s3", "us-east-1").add_auth(req)
+    headers = dict(req.headers.items()) | {"Host": "storage.example.org"}
+    return "PUT", "/b/k", "", headers, bytes(req.body)

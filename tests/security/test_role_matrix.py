@@ -19,15 +19,19 @@ exactly the mapped roles and that any other ``RoleArn`` is refused.
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from idp.config import parse_config
 from idp.demo import USERS_FILE, demo_config
+from idp.iam.cli import policy
+from idp.sts import DecisionClient
 from tests.fixtures.live import LiveIdp, live_idp
 from tests.fixtures.servers import free_port
 from tests.security.roles import (
@@ -39,6 +43,7 @@ from tests.security.roles import (
     claims_of,
     roles_in,
     service_token,
+    signed_s3_put,
     sts_sessions,
 )
 from tests.sts.live import sts_client
@@ -212,6 +217,37 @@ def test_iam_answers_each_obtained_session_as_its_role(demo: Idp, who: str, role
         with pytest.raises(iam.exceptions.ClientError) as info:
             iam.get_role(RoleName="Admin")
         assert info.value.response["Error"]["Code"] == "AccessDenied"
+    # a resource server asking /sts/decide learns the same principal
+    assert got.creds is not None
+    answer = DecisionClient(demo.url, client_id="demo-service",
+                            client_secret="demo-service-secret").decide(
+        *signed_s3_put(got.creds), action="s3:PutObject", resource="arn:aws:s3:::b/k")
+    assert answer.principal == got.arn
+    assert answer.allowed == (role != "ReadOnly")
+
+
+@pytest.mark.parametrize(("who", "role"), CELLS)
+def test_policy_simulate_evaluates_the_trust_policy_as_the_sts_does(
+        demo: Idp, tmp_path: Path, who: str, role: str) -> None:
+    """``idp policy simulate`` with the trust policy ``GetRole`` returns and the context the
+    STS builds from the person's token: allowed exactly where the mapping says."""
+    alice = demo.person("alice")
+    admin = alice.assume_with_token(alice.token("demo-cli", "id"), "Admin")
+    doc = sts_client(demo.url, admin.creds, "iam").get_role(
+        RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+    host = demo.url.split("://")[1]
+    token = demo.person(who).token("demo-cli", "id")
+    entry = {"request": {
+        "principal": f"arn:aws:iam::{ACCT}:oidc-provider/{host}",
+        "action": "sts:AssumeRoleWithWebIdentity", "resource": arn(role),
+        "context": {f"{host}:aud": "demo-cli", f"{host}:roles": claims_of(token)["roles"]}},
+        "resourcePolicy": doc}
+    path = tmp_path / "simulate.json"
+    path.write_text(json.dumps(entry))
+    result = CliRunner().invoke(policy, ["simulate", str(path)])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)["response"]
+    assert answer == ("Allowed" if role in MAPPING[who] else "ImplicitlyDenied"), answer
 
 
 def test_refused_role_has_no_credentials_anywhere(demo: Idp) -> None:
