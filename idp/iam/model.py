@@ -106,10 +106,11 @@ def trust_policy_for(role_arn: str, saml: Sequence[SamlProvider], oidc: Sequence
       "Configure SAML assertions for the authentication response"), so a SAML provider
       vouches only for the roles it puts in the assertion.
     * Web identity, for a role the mapping gives to someone (``mapped``): each OIDC provider
-      with ``<provider>:aud`` = its client IDs AND ``ForAnyValue:StringEquals``
-      ``<provider>:roles`` = this role's ARN, the token's ``roles`` claim (which this IdP fills
-      from the mapping).  A token without the claim, or whose claim does not list the role,
-      is refused.  ``aud`` alone would admit every user of the client.
+      in ``oidc`` (the caller passes this IdP's own: only its tokens' ``roles`` claim comes
+      from the mapping) with ``<provider>:aud`` = its client IDs AND
+      ``ForAnyValue:StringEquals`` ``<provider>:roles`` = this role's ARN.  A token without
+      the claim, or whose claim does not list the role, is refused.  ``aud`` alone would admit
+      every user of the client.
     * A role the mapping gives to no one gets no web identity statement: nobody takes it
       with a token.  A role no provider may vouch for denies ``sts:AssumeRole`` to everyone.
     """
@@ -221,7 +222,7 @@ class IamModel:
             return demo_model(issuer) if demo else cls()
         from idp.iam.config_build import build_from_config
 
-        return build_from_config(cls, cfg, ConfigError, saml_recipients(issuer))
+        return build_from_config(cls, cfg, ConfigError, saml_recipients(issuer), issuer)
 
 
 def demo_model(issuer: str) -> IamModel:

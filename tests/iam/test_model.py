@@ -166,7 +166,7 @@ CONFIG: dict[str, Any] = {
 
 
 def test_model_from_config() -> None:
-    m = IamModel.from_config(IamConfig.model_validate(CONFIG), ISSUER)
+    m = IamModel.from_config(IamConfig.model_validate(CONFIG), "https://login.example.com")
     role = m.role("ops")
     assert role.arn == "arn:aws:iam::123456789012:role/teams/Ops"
     session = "arn:aws:sts::123456789012:assumed-role/Ops/s"
@@ -190,6 +190,19 @@ def test_model_from_config() -> None:
     assert g.principal_tags == {"dept": "sre-emea"} and g.provider_arn == oidc
     assert m.roles_for([], {"department": "sre-emea"}, "other-client") == []
     assert m.roles_for([], {"department": "finance"}, "app") == []
+
+
+def test_default_trust_takes_web_identity_only_from_this_idp() -> None:
+    """Another IdP's `roles` claim is not the mapping's: its provider gets no default web
+    identity statement (an explicit trust policy can trust it), SAML stays."""
+    m = IamModel.from_config(IamConfig.model_validate(CONFIG), ISSUER)
+    role = m.role("ops")
+    actions = [s.get("Action") for s in role.trust_policy.document["Statement"]]
+    assert actions == [["sts:AssumeRoleWithSAML", "sts:TagSession", "sts:SetSourceIdentity"]]
+    oidc = "arn:aws:iam::123456789012:oidc-provider/login.example.com"
+    assert not evaluate(Request.make(oidc, "sts:AssumeRoleWithWebIdentity", role.arn, context={
+        "login.example.com:aud": "app", "login.example.com:roles": [role.arn]}),
+        m.trust_set(role.arn)).allowed
 
 
 def test_config_problems_reported_together() -> None:
