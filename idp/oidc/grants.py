@@ -193,6 +193,8 @@ def token_endpoint(core: Core, req: OAuthRequest) -> JsonResult:
         headers = dict(NO_STORE)
         if exc.code == "invalid_client" and (req.authorization or "").lower().startswith("basic"):
             headers["WWW-Authenticate"] = 'Basic realm="oauth2"'
+        if exc.status == 503:  # the directory did not answer: worth a retry (RFC 9110 §10.2.3)
+            headers["Retry-After"] = "5"
         return JsonResult(exc.body(), exc.status, headers)
     user = grant.grantee.username if grant.grantee else None
     core.audit("OidcRefresh" if grant_type == "refresh_token" else "OidcToken", req.info,

@@ -166,6 +166,7 @@ def test_directory_outage_keeps_the_refresh_token(world: World, idp: LiveIdp) ->
     world.users.write_text("users: [oops\n")
     r = refresh(idp.url, first["refresh_token"])
     assert r.status_code == 503 and r.json()["error"] == "temporarily_unavailable"
+    assert r.headers["Retry-After"] == "5"
     world.users.write_bytes(good)
     r = refresh(idp.url, first["refresh_token"])
     assert r.status_code == 200, r.text
