@@ -97,7 +97,8 @@ def tokens(issuer: str, keys_dir: Path, n: int) -> list[str]:
     now = int(time.time())
     return [jwt.encode({"alg": "RS256", "kid": k.kid, "typ": "JWT"},
                        {"iss": issuer, "sub": f"user{i}", "aud": "demo-cli", "iat": now,
-                        "exp": now + 3600}, key, algorithms=["RS256"]) for i in range(n)]
+                        "exp": now + 3600, "roles": [ROLE]}, key, algorithms=["RS256"])
+            for i in range(n)]
 
 
 def sts_client(endpoint: str) -> Any:

@@ -164,7 +164,8 @@ class IamRoleConfig(Section):
     account: str | None = Field(None, pattern=_ACCOUNT, description="default: first account")
     description: str = ""
     trust_policy: dict[str, Any] | None = Field(
-        None, description="default: trust the account's SAML and OIDC providers")
+        None, description="default: the account's SAML providers, and this IdP's OIDC provider "
+                          "for the people the mapping gives the role (docs/iam.md)")
     inline_policies: dict[str, dict[str, Any]] = {}
     managed_policies: list[str] = Field([], description="names or ARNs of `iam.policies`")
     permissions_boundary: str | None = Field(None, description="name or ARN of a policy")

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
 
 def build_from_config(cls: type[IamModel], cfg: IamConfig, error: Any,
-                      saml_aud: list[str]) -> IamModel:
+                      saml_aud: list[str], issuer: str = "") -> IamModel:
+    """The model; ``issuer`` tells which OIDC provider is this IdP (see the default trust
+    policy, :func:`idp.iam.model.trust_policy_for`)."""
     from idp.iam.model import (
         Account,
         ManagedPolicy,
@@ -92,13 +94,19 @@ def build_from_config(cls: type[IamModel], cfg: IamConfig, error: Any,
                                  tuple(oc.client_ids), oc.jwks_url, oc.jwks_file,
                                  tuple(oc.thumbprints)))
 
+    # default trust policies: web identity only through this IdP's own OIDC provider (the
+    # `roles` claim of other providers' tokens is not the mapping's), and only for a role
+    # some mapping rule names
+    own = [o for o in oidc if o.url.rstrip("/") == issuer.rstrip("/")]
+    mapped = {m.role for m in cfg.mapping} | {m.role.lower() for m in cfg.mapping}
     roles = []
     for i, rc in enumerate(cfg.roles):
         where = f"iam.roles[{i}]"
         a = acct(rc.account, f"{where}.account")
         arn = f"arn:aws:iam::{a}:role{rc.path}{rc.name}"
         trust_doc = rc.trust_policy or trust_policy_for(
-            [p for p in saml if p.account == a], [o for o in oidc if o.account == a], saml_aud)
+            arn, [p for p in saml if p.account == a], [o for o in own if o.account == a],
+            saml_aud, mapped=arn in mapped or rc.name.lower() in mapped)
         trust = policy(trust_doc, "trust", f"{rc.name}/trust", f"{where}.trust_policy")
         inline = [policy(doc, "identity", name, f"{where}.inline_policies.{name}")
                   for name, doc in rc.inline_policies.items()]

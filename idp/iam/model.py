@@ -97,10 +97,23 @@ class Account:
     scps: tuple[Policy, ...] = ()
 
 
-def trust_policy_for(saml: Sequence[SamlProvider], oidc: Sequence[OidcProvider],
-                     saml_aud: Sequence[str]) -> dict[str, Any]:
-    """The default trust policy: every SAML and OIDC provider of the account, with audiences
-    (``SAML:aud`` = the consumer URLs, ``<provider>:aud`` = the client IDs)."""
+def trust_policy_for(role_arn: str, saml: Sequence[SamlProvider], oidc: Sequence[OidcProvider],
+                     saml_aud: Sequence[str], *, mapped: bool) -> dict[str, Any]:
+    """The default trust policy of one role: who the account's providers may vouch for.
+
+    * SAML: each SAML provider with ``SAML:aud`` = the consumer URLs.  The STS also requires
+      the assertion's ``Role`` attribute to name this role and provider (IAM User Guide,
+      "Configure SAML assertions for the authentication response"), so a SAML provider
+      vouches only for the roles it puts in the assertion.
+    * Web identity, for a role the mapping gives to someone (``mapped``): each OIDC provider
+      in ``oidc`` (the caller passes this IdP's own: only its tokens' ``roles`` claim comes
+      from the mapping) with ``<provider>:aud`` = its client IDs AND
+      ``ForAnyValue:StringEquals`` ``<provider>:roles`` = this role's ARN.  A token without
+      the claim, or whose claim does not list the role, is refused.  ``aud`` alone would admit
+      every user of the client.
+    * A role the mapping gives to no one gets no web identity statement: nobody takes it
+      with a token.  A role no provider may vouch for denies ``sts:AssumeRole`` to everyone.
+    """
     statements: list[dict[str, Any]] = []
     for p in saml:
         statements.append({
@@ -108,11 +121,14 @@ def trust_policy_for(saml: Sequence[SamlProvider], oidc: Sequence[OidcProvider],
             "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession", "sts:SetSourceIdentity"],
             "Condition": {"StringEquals": {"SAML:aud": list(saml_aud)}},
         })
-    for o in oidc:
+    for o in oidc if mapped else ():
         statements.append({
             "Effect": "Allow", "Principal": {"Federated": o.arn},
             "Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"],
-            "Condition": {"StringEquals": {f"{o.condition_prefix}:aud": list(o.client_ids)}},
+            "Condition": {
+                "StringEquals": {f"{o.condition_prefix}:aud": list(o.client_ids)},
+                "ForAnyValue:StringEquals": {f"{o.condition_prefix}:roles": role_arn},
+            },
         })
     if not statements:  # nobody may assume the role
         statements.append({"Effect": "Deny", "Principal": {"AWS": "*"},
@@ -206,19 +222,28 @@ class IamModel:
             return demo_model(issuer) if demo else cls()
         from idp.iam.config_build import build_from_config
 
-        return build_from_config(cls, cfg, ConfigError, saml_recipients(issuer))
+        return build_from_config(cls, cfg, ConfigError, saml_recipients(issuer), issuer)
 
 
 def demo_model(issuer: str) -> IamModel:
     """The demo fixtures of DESIGN.md: account 111122223333, Admin/Developer/ReadOnly roles
-    trusting the demo SAML provider and this IdP's OIDC provider."""
+    trusting the demo SAML provider and this IdP's OIDC provider for the people the mapping
+    gives each role (:func:`trust_policy_for`)."""
     acct = "111122223333"
     host = issuer.split("://", 1)[-1].rstrip("/")
     saml = SamlProvider(f"arn:aws:iam::{acct}:saml-provider/demo-idp", "demo-idp", acct)
     oidc = OidcProvider(f"arn:aws:iam::{acct}:oidc-provider/{host}", issuer.rstrip("/"), acct,
                         ("demo-cli", "demo-web"), jwks_url=issuer.rstrip("/") + "/oauth2/jwks")
-    trust = parse_policy(trust_policy_for([saml], [oidc], saml_recipients(issuer)), "trust",
-                         "trust")
+    tags = {"username": "${username}", "email": "${email}"}
+    mapping = [
+        MappingRule(f"arn:aws:iam::{acct}:role/Admin", groups=frozenset({"admins"}),
+                    principal_tags=tags, transitive_tag_keys=("username",)),
+        MappingRule(f"arn:aws:iam::{acct}:role/Developer", groups=frozenset({"engineering"}),
+                    principal_tags=tags, transitive_tag_keys=("username",)),
+        MappingRule(f"arn:aws:iam::{acct}:role/ReadOnly", everyone=True,
+                    principal_tags=tags, transitive_tag_keys=("username",)),
+    ]
+    mapped = {r.role_arn for r in mapping}
     docs: dict[str, tuple[int, dict[str, Any]]] = {
         "Admin": (3600, {"Version": "2012-10-17", "Statement": [
             {"Sid": "AdminAll", "Effect": "Allow", "Action": "*", "Resource": "*"}]}),
@@ -234,16 +259,9 @@ def demo_model(issuer: str) -> IamModel:
     roles = []
     for name, (duration, doc) in docs.items():
         arn = f"arn:aws:iam::{acct}:role/{name}"
+        trust = parse_policy(trust_policy_for(arn, [saml], [oidc], saml_recipients(issuer),
+                                              mapped=arn in mapped), "trust", f"{name}/trust")
         roles.append(Role(arn, name, "/", acct, entity_id("AROA", arn), trust,
                           (parse_policy(doc, "identity", f"{name}Access"),),
                           max_session_duration=duration, description=f"demo {name} role"))
-    tags = {"username": "${username}", "email": "${email}"}
-    mapping = [
-        MappingRule(f"arn:aws:iam::{acct}:role/Admin", groups=frozenset({"admins"}),
-                    principal_tags=tags, transitive_tag_keys=("username",)),
-        MappingRule(f"arn:aws:iam::{acct}:role/Developer", groups=frozenset({"engineering"}),
-                    principal_tags=tags, transitive_tag_keys=("username",)),
-        MappingRule(f"arn:aws:iam::{acct}:role/ReadOnly", everyone=True,
-                    principal_tags=tags, transitive_tag_keys=("username",)),
-    ]
     return IamModel([Account(acct, "demo")], roles, (), [saml], [oidc], mapping)

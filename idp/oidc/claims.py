@@ -5,6 +5,11 @@ Scopes select claims: ``profile`` → ``name``, ``preferred_username``; ``email`
 :meth:`idp.iam.IamModel.roles_for`, the same mapping SAML uses) and
 ``https://aws.amazon.com/tags`` (IAM User Guide, "Passing session tags using
 AssumeRoleWithWebIdentity": ``principal_tags`` values are one-element lists).
+
+The ``roles`` claim is what the default trust policies check (``<provider>:roles``), so it must
+say what the mapping gives the person *now*: every token is issued for the groups and
+attributes the directory holds at that moment (:meth:`ClaimBuilder.current`), not those read
+at sign-in, and a refreshed token is computed again the same way.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -34,6 +40,23 @@ SCOPES = ("openid", *SCOPE_CLAIMS, "offline_access")
 class RoleMapper(Protocol):
     def roles_for(self, identity_groups: Any, attributes: Any, sp_or_client: str | None,
                   kind: Any = None) -> list[Any]: ...
+
+
+class Person(Protocol):
+    """A person as the directory holds them (:class:`idp.directory.Identity`)."""
+
+    @property
+    def subject(self) -> str: ...
+    @property
+    def groups(self) -> Sequence[str]: ...
+    @property
+    def attributes(self) -> Mapping[str, str]: ...
+
+
+class People(Protocol):
+    """Where the current groups and attributes of a person are read (the directory)."""
+
+    def lookup(self, username: str) -> Person | None: ...
 
 
 @dataclass
@@ -74,9 +97,22 @@ def half_hash(value: str, alg: str = "RS256") -> str:
 class ClaimBuilder:
     """Subjects and claims for one provider."""
 
-    def __init__(self, roles: RoleMapper | None, pairwise_salt: bytes) -> None:
+    def __init__(self, roles: RoleMapper | None, pairwise_salt: bytes,
+                 people: People | None = None) -> None:
         self.roles = roles
         self.salt = pairwise_salt
+        self.people = people
+
+    def current(self, grantee: Grantee) -> Grantee | None:
+        """The grantee with the groups and attributes the directory holds now, ``None`` when
+        the person is gone (or the name now belongs to someone else).  Raises
+        :class:`idp.errors.DirectoryUnavailable` when the directory does not answer."""
+        if self.people is None:
+            return grantee
+        person = self.people.lookup(grantee.username)
+        if person is None or not hmac.compare_digest(person.subject, grantee.subject):
+            return None
+        return replace(grantee, groups=list(person.groups), attributes=dict(person.attributes))
 
     def subject(self, client: Client, grantee: Grantee) -> str:
         """Stable ``sub``; pairwise per sector (OIDC Core §8.1) when the client asks for it."""

@@ -11,7 +11,7 @@ from typing import Any
 from idp.audit import Auditor, RequestInfo
 from idp.config import OidcConfig
 from idp.keys import KeyRing
-from idp.oidc.claims import ClaimBuilder, RoleMapper
+from idp.oidc.claims import ClaimBuilder, People, RoleMapper
 from idp.oidc.clients import ClientRegistry
 from idp.oidc.jose import TokenSigner
 from idp.oidc.state import OidcState
@@ -71,12 +71,12 @@ class Core:
               auditor: Auditor, roles: RoleMapper | None, secret: bytes,
               extra_clients: list[Any] | None = None,
               clock: Callable[[], float] = time.time,
-              id_gen: Callable[[], str] = new_id) -> Core:
+              id_gen: Callable[[], str] = new_id, people: People | None = None) -> Core:
         issuer = issuer.rstrip("/")
         salt = (config.pairwise_salt.encode() if config.pairwise_salt else
                 hashlib.sha256(b"oidc-pairwise|" + secret).digest())
         return cls(issuer, config, ClientRegistry([*config.clients, *(extra_clients or [])]),
-                   TokenSigner(keys, issuer, clock), ClaimBuilder(roles, salt),
+                   TokenSigner(keys, issuer, clock), ClaimBuilder(roles, salt, people),
                    OidcState(store), auditor, clock, id_gen)
 
     def now(self) -> int:

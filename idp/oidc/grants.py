@@ -1,7 +1,8 @@
 """The token endpoint (RFC 6749 §3.2) and its grant handlers, registered by ``grant_type``
 (authorization code §4.1.3 + PKCE RFC 7636 §4.6, refresh §6 with rotation, client credentials
-§4.4, device code RFC 8628 §3.4).  There is no implicit and no password grant: an unregistered
-``grant_type`` is ``unsupported_grant_type``."""
+§4.4, device code RFC 8628 §3.4).  Every token for a person is issued for their groups and
+attributes as the directory holds them at that moment (:func:`person_now`).  There is no
+implicit and no password grant: an unregistered ``grant_type`` is ``unsupported_grant_type``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Callable
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
+from idp.errors import DirectoryUnavailable
 from idp.oidc.claims import Grantee
 from idp.oidc.client_auth import authenticate
 from idp.oidc.clients import DEVICE_GRANT, Client
@@ -35,6 +37,27 @@ def _scopes(raw: str | None, allowed: list[str], default: list[str]) -> list[str
     if not asked or any(s not in allowed for s in asked):
         raise OAuthError("invalid_scope", "requested scope is not allowed")
     return asked
+
+
+def person_now(core: Core, grantee: Grantee, family: str | None = None,
+               restore: Callable[[], None] | None = None) -> Grantee:
+    """The grantee as the directory holds them now, so that every token (a refreshed one too)
+    carries the groups and ``roles`` the mapping gives today.  A person no longer in the
+    directory gets ``invalid_grant`` (and their refresh family is revoked); an unreachable
+    directory gets ``temporarily_unavailable`` with what was consumed put back (``restore``)."""
+    try:
+        current = core.claims.current(grantee)
+    except DirectoryUnavailable as exc:
+        if restore is not None:
+            restore()
+        raise OAuthError("temporarily_unavailable", "the directory cannot be reached, try "
+                         "again later", debug=exc.debug) from None
+    if current is None:
+        if family:
+            core.state.revoke_family(family, core.config.refresh_family_ttl)
+        raise OAuthError("invalid_grant", "the person is no longer in the directory",
+                         debug=f"user `{grantee.username[:64]}` not found or changed")
+    return current
 
 
 def authorization_code(core: Core, client: Client, req: OAuthRequest) -> Grant:
@@ -69,8 +92,9 @@ def authorization_code(core: Core, client: Client, req: OAuthRequest) -> Grant:
     # remember the redemption as long as its tokens can live, to revoke them on reuse
     lifetime = core.config.refresh_family_ttl if refresh else core.config.access_token_ttl
     core.state.mark_code_used(code, family, lifetime + core.config.code_ttl)
-    return Grant(client, rec["scope"], Grantee.from_json(rec["grantee"]), rec.get("nonce"),
-                 family, now + core.config.refresh_family_ttl, refresh)
+    grantee = person_now(core, Grantee.from_json(rec["grantee"]), family)
+    return Grant(client, rec["scope"], grantee, rec.get("nonce"), family,
+                 now + core.config.refresh_family_ttl, refresh)
 
 
 def refresh_token(core: Core, client: Client, req: OAuthRequest) -> Grant:
@@ -100,8 +124,13 @@ def refresh_token(core: Core, client: Client, req: OAuthRequest) -> Grant:
     if core.state.family_revoked(rec["fid"]):
         raise OAuthError("invalid_grant", "refresh token was revoked")
     scopes = _scopes(req.get("scope"), rec["scope"], rec["scope"])
-    return Grant(client, scopes, Grantee.from_json(rec["grantee"]), None, rec["fid"],
-                 rec["fexp"], True)
+    # the roles of the mapping at refresh time, not at sign-in; a directory outage must not
+    # cost the client its refresh token (a retry would look like reuse and revoke the family)
+    left = min(core.config.refresh_token_ttl - (now - int(rec.get("iat", now))),
+               rec["fexp"] - now)
+    grantee = person_now(core, Grantee.from_json(rec["grantee"]), rec["fid"],
+                         lambda: core.state.put_refresh(token, rec, left))
+    return Grant(client, scopes, grantee, None, rec["fid"], rec["fexp"], True)
 
 
 def client_credentials(core: Core, client: Client, req: OAuthRequest) -> Grant:
@@ -134,8 +163,8 @@ def device_code(core: Core, client: Client, req: OAuthRequest) -> Grant:
     if rec["status"] != "approved":
         raise OAuthError("access_denied", "the user denied the request")
     now = core.now()
-    return Grant(client, rec["scope"], Grantee.from_json(rec["grantee"]), None,
-                 core.new_id(), now + core.config.refresh_family_ttl,
+    return Grant(client, rec["scope"], person_now(core, Grantee.from_json(rec["grantee"])),
+                 None, core.new_id(), now + core.config.refresh_family_ttl,
                  client.allows_grant("refresh_token"))
 
 
@@ -170,6 +199,8 @@ def token_endpoint(core: Core, req: OAuthRequest) -> JsonResult:
         headers = dict(NO_STORE)
         if exc.code == "invalid_client" and (req.authorization or "").lower().startswith("basic"):
             headers["WWW-Authenticate"] = 'Basic realm="oauth2"'
+        if exc.status == 503:  # the directory did not answer: worth a retry (RFC 9110 §10.2.3)
+            headers["Retry-After"] = "5"
         return JsonResult(exc.body(), exc.status, headers)
     user = grant.grantee.username if grant.grantee else None
     core.audit("OidcRefresh" if grant_type == "refresh_token" else "OidcToken", req.info,

@@ -11,7 +11,7 @@ from idp.config import Config
 from idp.keys import KeyRing
 from idp.oidc import authorize as authz
 from idp.oidc import client_auth, device, endpoints, grants
-from idp.oidc.claims import Grantee, RoleMapper
+from idp.oidc.claims import Grantee, People, RoleMapper
 from idp.oidc.clients import demo_clients
 from idp.oidc.core import Core, JsonResult, OAuthRequest
 from idp.oidc.errors import OAuthError
@@ -78,11 +78,13 @@ class OidcProvider:
 def build_provider(config: Config, *, keys: KeyRing, store: Store, auditor: Auditor,
                    roles: RoleMapper | None, demo: bool = False,
                    clock: Callable[[], float] = time.time,
-                   id_gen: Callable[[], str] = new_id) -> OidcProvider:
-    """The provider of one process: config clients, plus the demo clients in demo mode only."""
+                   id_gen: Callable[[], str] = new_id,
+                   people: People | None = None) -> OidcProvider:
+    """The provider of one process: config clients, plus the demo clients in demo mode only;
+    ``people`` (the directory) gives each token the person's current groups."""
     known = {c.client_id for c in config.oidc.clients}
     extra = [c for c in demo_clients() if c.client_id not in known] if demo else []
     core = Core.build(config.issuer, config.oidc, keys=keys, store=store, auditor=auditor,
                       roles=roles, secret=config.secret_key.encode(), extra_clients=extra,
-                      clock=clock, id_gen=id_gen)
+                      clock=clock, id_gen=id_gen, people=people)
     return OidcProvider(core)

@@ -209,9 +209,7 @@ def assume_role_with_web_identity(svc: StsService, req: QueryRequest, caller: Ca
     role = role_of(svc, role_arn)
     inputs = session_inputs(params, svc.model, extra_tags=claims.principal_tags,
                             extra_transitive=claims.transitive_tag_keys)
-    oidc: dict[str, Any] = {"aud": claims.audience, "sub": claims.subject}
-    if isinstance(claims.claims.get("amr"), list | str):
-        oidc["amr"] = claims.claims["amr"]
+    oidc: dict[str, Any] = dict(claims.condition_claims())
     ctx = build_context(SessionDescription(
         principal_arn=claims.provider.arn, now=svc.now(), request_tags=inputs.tags,
         source_ip=req.source_ip or None, oidc_issuer=claims.provider.url, oidc_claims=oidc))

@@ -8,6 +8,12 @@ own :class:`~idp.keys.KeyRing` when the provider is this IdP, a ``jwks_file`` or
 fetched and cached otherwise).  Only ``RS256`` and ``ES256`` are accepted (``none`` and HMAC
 never), the ``kid`` must name a key of that algorithm, ``aud`` must be one of the provider's
 client IDs, ``exp`` must be in the future and ``nbf``/``iat`` not in the future (with skew).
+
+The claims become condition keys of the role's trust policy (IAM User Guide, "Available keys
+for AWS web identity federation"): ``<provider>:aud``, ``<provider>:sub``, ``<provider>:amr``,
+and this IdP's own ``<provider>:roles``, the token's ``roles`` claim (the role ARNs the mapping
+gives the person), multivalued like ``amr``.  A ``roles`` claim that is not a string or a list
+of strings is left out of the context, so every condition on it fails closed.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from idp.sts.errors import expired_token, invalid_token
 ALGS = ("RS256", "ES256")
 TAGS_CLAIM = "https://aws.amazon.com/tags"
 JWKS_TTL = 3600
+MULTIVALUED = ("amr", "roles")  # claims exposed as multivalued condition keys
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,18 @@ class WebIdentityClaims:
     claims: Mapping[str, Any]
     principal_tags: dict[str, str] = field(default_factory=dict)
     transitive_tag_keys: tuple[str, ...] = ()
+
+    def condition_claims(self) -> dict[str, str | list[str]]:
+        """The claims the trust policy sees as ``<provider>:<claim>`` (``aud``, ``sub``, and
+        ``amr``/``roles`` when present as a string or a list of strings)."""
+        out: dict[str, str | list[str]] = {"aud": self.audience, "sub": self.subject}
+        for name in MULTIVALUED:
+            value = self.claims.get(name)
+            if isinstance(value, str):
+                out[name] = value
+            elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+                out[name] = list(value)
+        return out
 
 
 def _segment(token: str, i: int) -> dict[str, Any]:

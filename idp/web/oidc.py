@@ -284,7 +284,8 @@ def _unavailable(exc: UnavailableError) -> Response:
 def init_app(app: Flask, comps: Any) -> None:
     """Build the provider once (``comps.extras["oidc"]``) and register the blueprint."""
     provider = build_provider(comps.config, keys=comps.keys, store=comps.store,
-                              auditor=comps.auditor, roles=comps.iam, demo=comps.demo)
+                              auditor=comps.auditor, roles=comps.iam, demo=comps.demo,
+                              people=comps.directory)
     comps.extras["oidc"] = provider
     app.register_blueprint(bp)
     # the M2M endpoints skip Flask's per-request machinery (see idp.web.oidc_fast); inside

@@ -23,6 +23,7 @@ ISSUER = "http://127.0.0.1:8000"
 ACCT = "111122223333"
 SAML = f"arn:aws:iam::{ACCT}:saml-provider/demo-idp"
 OIDC = f"arn:aws:iam::{ACCT}:oidc-provider/127.0.0.1:8000"
+ALL_ROLES = [f"arn:aws:iam::{ACCT}:role/{n}" for n in ("Admin", "Developer", "ReadOnly")]
 
 
 @pytest.fixture(scope="module")
@@ -62,18 +63,46 @@ def test_demo_oidc_grants_use_oidc_provider(demo: IamModel) -> None:
                  "Allowed", id="saml-tag-session"),
     pytest.param(SAML, "sts:AssumeRoleWithSAML", {"saml:aud": "https://other"},
                  "ImplicitlyDenied", id="saml-wrong-audience"),
+    pytest.param(OIDC, "sts:AssumeRoleWithWebIdentity",
+                 {"127.0.0.1:8000:aud": "demo-web", "127.0.0.1:8000:roles": ALL_ROLES},
+                 "Allowed", id="oidc-demo-web-token-listing-every-role"),
     pytest.param(OIDC, "sts:AssumeRoleWithWebIdentity", {"127.0.0.1:8000:aud": "demo-web"},
-                 "Allowed", id="oidc-demo-web"),
-    pytest.param(OIDC, "sts:AssumeRoleWithWebIdentity", {"127.0.0.1:8000:aud": "demo-service"},
+                 "ImplicitlyDenied", id="oidc-aud-alone-admits-nobody"),
+    pytest.param(OIDC, "sts:AssumeRoleWithWebIdentity",
+                 {"127.0.0.1:8000:aud": "demo-web", "127.0.0.1:8000:roles": []},
+                 "ImplicitlyDenied", id="oidc-empty-roles-claim"),
+    pytest.param(OIDC, "sts:AssumeRoleWithWebIdentity",
+                 {"127.0.0.1:8000:aud": "demo-service", "127.0.0.1:8000:roles": ALL_ROLES},
                  "ImplicitlyDenied", id="oidc-service-client-not-trusted"),
-    pytest.param(OIDC, "sts:SetSourceIdentity", {"127.0.0.1:8000:aud": "demo-web"},
+    pytest.param(OIDC, "sts:SetSourceIdentity",
+                 {"127.0.0.1:8000:aud": "demo-web", "127.0.0.1:8000:roles": ALL_ROLES},
                  "ImplicitlyDenied", id="oidc-no-source-identity"),
 ])
 def test_demo_trust_policies(demo: IamModel, principal: str, action: str,
-                             context: dict[str, str], expect: str) -> None:
+                             context: dict[str, Any], expect: str) -> None:
     for role in demo.roles:
         d = evaluate(Request.make(principal, action, role, context=context), demo.trust_set(role))
         assert d.response == expect, (role, d)
+
+
+@pytest.mark.parametrize(("role", "listed", "expect"), [
+    pytest.param("Admin", ["ReadOnly"], "ImplicitlyDenied", id="carol-token-asks-admin"),
+    pytest.param("Admin", ["Developer", "ReadOnly"], "ImplicitlyDenied", id="bob-token-asks-admin"),
+    pytest.param("Developer", ["Developer", "ReadOnly"], "Allowed", id="bob-token-developer"),
+    pytest.param("ReadOnly", ["ReadOnly"], "Allowed", id="carol-token-readonly"),
+    pytest.param("Admin", ["arn:aws:iam::111122223333:role/Admin2"], "ImplicitlyDenied",
+                 id="similar-arn-is-not-the-role"),
+    pytest.param("Admin", ["arn:aws:iam::111122223333:role/*"], "ImplicitlyDenied",
+                 id="wildcard-in-claim-is-literal"),
+])
+def test_demo_web_identity_trust_needs_the_role_in_the_roles_claim(
+        demo: IamModel, role: str, listed: list[str], expect: str) -> None:
+    """The default trust policy names the role's own ARN in ``<provider>:roles``."""
+    roles = [r if r.startswith("arn:") else f"arn:aws:iam::{ACCT}:role/{r}" for r in listed]
+    context = {"127.0.0.1:8000:aud": "demo-cli", "127.0.0.1:8000:roles": roles}
+    d = evaluate(Request.make(OIDC, "sts:AssumeRoleWithWebIdentity", demo.role(role).arn,
+                              context=context), demo.trust_set(demo.role(role).arn))
+    assert d.response == expect, d
 
 
 @pytest.mark.parametrize(("role", "action", "expect"), [
@@ -137,7 +166,7 @@ CONFIG: dict[str, Any] = {
 
 
 def test_model_from_config() -> None:
-    m = IamModel.from_config(IamConfig.model_validate(CONFIG), ISSUER)
+    m = IamModel.from_config(IamConfig.model_validate(CONFIG), "https://login.example.com")
     role = m.role("ops")
     assert role.arn == "arn:aws:iam::123456789012:role/teams/Ops"
     session = "arn:aws:sts::123456789012:assumed-role/Ops/s"
@@ -154,11 +183,26 @@ def test_model_from_config() -> None:
     trust = m.trust_set(role.arn)
     oidc = "arn:aws:iam::123456789012:oidc-provider/login.example.com"
     assert evaluate(Request.make(oidc, "sts:AssumeRoleWithWebIdentity", role.arn, context={
-        "login.example.com:aud": "app"}), trust).allowed
+        "login.example.com:aud": "app", "login.example.com:roles": [role.arn]}), trust).allowed
+    assert not evaluate(Request.make(oidc, "sts:AssumeRoleWithWebIdentity", role.arn, context={
+        "login.example.com:aud": "app"}), trust).allowed  # aud alone admits nobody
     [g] = m.roles_for([], {"department": "sre-emea"}, "app", "oidc")
     assert g.principal_tags == {"dept": "sre-emea"} and g.provider_arn == oidc
     assert m.roles_for([], {"department": "sre-emea"}, "other-client") == []
     assert m.roles_for([], {"department": "finance"}, "app") == []
+
+
+def test_default_trust_takes_web_identity_only_from_this_idp() -> None:
+    """Another IdP's `roles` claim is not the mapping's: its provider gets no default web
+    identity statement (an explicit trust policy can trust it), SAML stays."""
+    m = IamModel.from_config(IamConfig.model_validate(CONFIG), ISSUER)
+    role = m.role("ops")
+    actions = [s.get("Action") for s in role.trust_policy.document["Statement"]]
+    assert actions == [["sts:AssumeRoleWithSAML", "sts:TagSession", "sts:SetSourceIdentity"]]
+    oidc = "arn:aws:iam::123456789012:oidc-provider/login.example.com"
+    assert not evaluate(Request.make(oidc, "sts:AssumeRoleWithWebIdentity", role.arn, context={
+        "login.example.com:aud": "app", "login.example.com:roles": [role.arn]}),
+        m.trust_set(role.arn)).allowed
 
 
 def test_config_problems_reported_together() -> None:

@@ -52,8 +52,9 @@ def id_token(s: requests.Session, url: str) -> str:
     redirect = "http://127.0.0.1:9/callback"
     r = s.get(url + "/oauth2/authorize", params={
         "client_id": "demo-cli", "response_type": "code", "redirect_uri": redirect,
-        "scope": "openid email", "code_challenge": challenge, "code_challenge_method": "S256",
-        "state": "st", "nonce": secrets.token_urlsafe(8)}, allow_redirects=False)
+        "scope": "openid email roles", "code_challenge": challenge,
+        "code_challenge_method": "S256", "state": "st", "nonce": secrets.token_urlsafe(8)},
+        allow_redirects=False)
     if r.status_code == 200 and 'name="resume"' in r.text:
         r = s.post(url + "/oauth2/authorize", allow_redirects=False, data={
             "csrf_token": _hidden(r.text, "csrf_token"), "resume": _hidden(r.text, "resume"),

@@ -24,7 +24,7 @@ def _b64(data: dict[str, Any]) -> str:
 def token(core: Core, alg: str = "RS256", **claims: Any) -> str:
     now = int(core.clock.t)
     body = {"iss": ISSUER, "sub": "alice-subject", "aud": "demo-cli", "iat": now,
-            "exp": now + 300, **claims}
+            "exp": now + 300, "roles": [A.role("Developer"), A.role("ReadOnly")], **claims}
     body = {k: v for k, v in body.items() if v is not None}
     k = core.keys.active(alg)  # type: ignore[arg-type]
     key = ECKey.import_key(k.private_key) if alg == "ES256" else RSAKey.import_key(k.private_key)
@@ -117,6 +117,26 @@ def test_refused(core: Core, build: Callable[[Core], str], expected: str) -> Non
     assert core.stored_sessions() == 0
     assert any(e.get("errorCode") == expected and e["eventName"] == "AssumeRoleWithWebIdentity"
                for e in core.sink.records)
+
+
+@pytest.mark.parametrize("roles", [
+    pytest.param(None, id="no roles claim"),
+    pytest.param([], id="empty roles claim"),
+    pytest.param([A.role("ReadOnly")], id="roles claim without the asked role"),
+    pytest.param(A.role("ReadOnly"), id="roles claim as one string without it"),
+    pytest.param({"Developer": True}, id="roles claim of the wrong type"),
+    pytest.param([A.role("Developer") + "x"], id="longer ARN with the role as prefix"),
+])
+def test_default_trust_needs_the_role_in_the_roles_claim(core: Core, roles: Any) -> None:
+    """``aud`` alone admits nobody: the token's ``roles`` must list the role (fail closed)."""
+    r = core.call(params(token(core, roles=roles), role="Developer"))
+    assert code(r) == "AccessDenied" and r.status == 403, r.body
+    assert core.stored_sessions() == 0
+
+
+def test_roles_claim_as_one_string_naming_the_role(core: Core) -> None:
+    r = core.call(params(token(core, roles=A.role("Developer")), role="Developer"))
+    assert field(r, "AssumedRoleUser/Arn").endswith("assumed-role/Developer/web")
 
 
 def test_role_not_trusting_provider(custom: Core) -> None:
