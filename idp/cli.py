@@ -204,7 +204,10 @@ def demo(host: str, port: int, keys_dir: str, metadata_dirs: tuple[str, ...]) ->
     click.echo(f"  STS        aws sts get-caller-identity --endpoint-url {base}/sts")
     for user, password, groups in DEMO_LOGINS:
         click.echo(f"  user       {user} / {password}  ({groups})")
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    from idp.web.serving import RequestHandler
+
+    run_simple(host, port, app, threaded=True, use_reloader=False,
+               request_handler=RequestHandler)
 
 
 @main.group()
