@@ -103,7 +103,11 @@ def _run_gunicorn(config: Config, bind: str, workers: int, threads: int,
             opts: dict[str, Any] = {"bind": bind, "workers": workers, "accesslog": "-",
                                     "worker_class": "gthread", "threads": threads,
                                     "certfile": certfile, "keyfile": keyfile,
-                                    "graceful_timeout": GRACEFUL_TIMEOUT}
+                                    "graceful_timeout": GRACEFUL_TIMEOUT,
+                                    # the SSO portal's header has an underscore, which gunicorn
+                                    # drops unless a trusted (loopback) proxy forwards it
+                                    "forwarder_headers": "SCRIPT_NAME,PATH_INFO,"
+                                                         "X-AMZ-SSO_BEARER_TOKEN"}
             for k, v in opts.items():
                 if v is not None:
                     self.cfg.set(k, v)

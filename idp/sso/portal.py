@@ -86,7 +86,9 @@ class Portal:
     # -- who is asking ---------------------------------------------------------------------
     def person(self, token: str | None) -> Person:
         """The person a live SSO access token speaks for, or ``UnauthorizedException``."""
-        if not token or len(token) > 16384:
+        if not token:
+            raise unauthorized("no bearer token (`x-amz-sso_bearer_token`)")
+        if len(token) > 16384:
             raise unauthorized()
         try:
             claims = check_access_token(self.core, token)
