@@ -206,6 +206,7 @@ def demo(host: str, port: int, keys_dir: str, metadata_dirs: tuple[str, ...]) ->
     click.echo(f"  AWS SSO    {base}/saml/idp-initiated?sp=urn:amazon:webservices")
     click.echo(f"  OIDC       {base}/.well-known/openid-configuration")
     click.echo(f"  STS        aws sts get-caller-identity --endpoint-url {base}/sts")
+    click.echo(f"  SSO start  {base}/start  (sso_start_url of an AWS sso-session)")
     for user, password, groups in DEMO_LOGINS:
         click.echo(f"  user       {user} / {password}  ({groups})")
     from idp.web.serving import RequestHandler

@@ -147,7 +147,14 @@ class Portal:
     def get_role_credentials(self, token: str | None, account_id: str | None,
                              role_name: str | None, info: RequestInfo) -> dict[str, Any]:
         """``GetRoleCredentials`` (``GET /federation/credentials``)."""
-        person = self.person(token)
+        try:
+            person = self.person(token)
+        except SsoError as exc:
+            self.core.auditor.emit("GetRoleCredentials", info, error_code=exc.code,
+                                   error_message=exc.description,
+                                   additional={"debug": exc.debug, "accountId": account_id,
+                                               "roleName": role_name})
+            raise
         return self.credentials_for(person, account_id, role_name, info)
 
     def credentials_for(self, person: Person, account_id: str | None, role_name: str | None,

@@ -159,6 +159,9 @@ def test_logged_out_token_is_unauthorized_and_cannot_refresh(demo_idp: LiveIdp) 
         with pytest.raises(ClientError) as exc:
             call()
         assert _code(exc) == ("UnauthorizedException", 401)
+    refused = [r for r in demo_idp.audit.records if r["eventName"] == "GetRoleCredentials"]
+    assert refused[-1]["errorCode"] == "UnauthorizedException"
+    assert "SsoLogout" in [r["eventName"] for r in demo_idp.audit.records]
     with pytest.raises(ClientError) as refresh:
         kit.client("sso-oidc", url).create_token(
             clientId=reg["clientId"], clientSecret=reg["clientSecret"],
