@@ -82,6 +82,7 @@ def create_app(config: Config, components: Components | None = None, *,
     from idp.web import errors, health, login, security
     from idp.web import oidc as oidc_web
     from idp.web import saml as saml_web
+    from idp.web import sso as sso_web
     from idp.web import sts as sts_web
 
     comps = components or build_components(config, demo=demo)
@@ -107,4 +108,5 @@ def create_app(config: Config, components: Components | None = None, *,
     saml_web.init_app(app, comps)
     oidc_web.init_app(app, comps)
     sts_web.init_app(app, comps)
+    sso_web.init_app(app, comps)
     return app

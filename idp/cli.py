@@ -103,7 +103,11 @@ def _run_gunicorn(config: Config, bind: str, workers: int, threads: int,
             opts: dict[str, Any] = {"bind": bind, "workers": workers, "accesslog": "-",
                                     "worker_class": "gthread", "threads": threads,
                                     "certfile": certfile, "keyfile": keyfile,
-                                    "graceful_timeout": GRACEFUL_TIMEOUT}
+                                    "graceful_timeout": GRACEFUL_TIMEOUT,
+                                    # the SSO portal's header has an underscore, which gunicorn
+                                    # drops unless a trusted (loopback) proxy forwards it
+                                    "forwarder_headers": "SCRIPT_NAME,PATH_INFO,"
+                                                         "X-AMZ-SSO_BEARER_TOKEN"}
             for k, v in opts.items():
                 if v is not None:
                     self.cfg.set(k, v)
@@ -202,9 +206,13 @@ def demo(host: str, port: int, keys_dir: str, metadata_dirs: tuple[str, ...]) ->
     click.echo(f"  AWS SSO    {base}/saml/idp-initiated?sp=urn:amazon:webservices")
     click.echo(f"  OIDC       {base}/.well-known/openid-configuration")
     click.echo(f"  STS        aws sts get-caller-identity --endpoint-url {base}/sts")
+    click.echo(f"  SSO start  {base}/start  (sso_start_url of an AWS sso-session)")
     for user, password, groups in DEMO_LOGINS:
         click.echo(f"  user       {user} / {password}  ({groups})")
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    from idp.web.serving import RequestHandler
+
+    run_simple(host, port, app, threaded=True, use_reloader=False,
+               request_handler=RequestHandler)
 
 
 @main.group()

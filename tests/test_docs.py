@@ -35,3 +35,41 @@ def test_readme_configuration_example_is_valid() -> None:
     cfg = parse_config(yaml.safe_load(block.group(1)), env={
         "IDP_SECRET_KEY": "k" * 48, "LDAP_BIND_PASSWORD": "x"})
     assert cfg.directory.type == "ldap" and cfg.store.url.startswith("redis://")
+
+
+def test_aws_sso_doc_example_trusts_the_portal_and_maps_the_role() -> None:
+    """docs/aws-sso.md: its IAM fragment builds, with `aws-sso` among the provider's client
+    IDs, so the default trust policy admits portal sessions."""
+    block = _yaml_blocks(ROOT / "docs" / "aws-sso.md")[0]
+    iam = yaml.safe_load(block)["iam"]
+    iam["roles"] = [{"name": "Engineer"}]
+    cfg = parse_config({"issuer": "https://idp.example.org", "secret_key": "k" * 32,
+                        "directory": {"type": "file", "file": {"path": "u.yaml"}},
+                        "iam": iam}, env={})
+    model = IamModel.from_config(cfg.iam, cfg.issuer)
+    (provider,) = model.oidc_providers.values()
+    assert "aws-sso" in provider.client_ids
+    grants = model.roles_for(["engineering"], {}, "aws-sso", "oidc")
+    assert [g.role_arn for g in grants] == ["arn:aws:iam::111122223333:role/Engineer"]
+
+
+def test_aws_sso_doc_config_is_what_the_tests_use() -> None:
+    """The `~/.aws/config` of docs/aws-sso.md is the one the botocore tests run with."""
+    from tests.sso import kit
+
+    doc = (ROOT / "docs" / "aws-sso.md").read_text()
+    (ini,) = re.findall(r"```ini\n(.*?)```", doc, re.S)
+    tested = kit.aws_config("http://127.0.0.1:8000", services=True)
+    for section in ("[sso-session idp]", "[profile dev]", "[services idp-endpoints]"):
+        assert _section(ini, section) == _section(tested, section)
+
+
+def _section(text: str, name: str) -> list[str]:
+    lines = text[text.index(name):].splitlines()[1:]
+    out = []
+    for line in lines:
+        if line.startswith("["):
+            break
+        if line.strip():
+            out.append(line)
+    return out

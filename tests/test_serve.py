@@ -63,6 +63,12 @@ def test_serve_runs_gunicorn_with_the_config(tmp_path: Path) -> None:
         r = requests.get(f"http://127.0.0.1:{port}/login", timeout=5)
         assert r.status_code == 200 and "csrf_token" in r.text
         assert (tmp_path / "keys" / "keys.json").exists()
+        # the SSO portal's `x-amz-sso_bearer_token` (an underscore) reaches the app from a
+        # loopback peer (gunicorn's forwarded_allow_ips), rather than being dropped
+        r = requests.get(f"http://127.0.0.1:{port}/sso-portal/assignment/accounts",
+                         headers={"x-amz-sso_bearer_token": "junk"}, timeout=5)
+        assert r.headers["x-amzn-ErrorType"] == "UnauthorizedException"
+        assert r.json()["message"] == "session token not found or invalid"
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=20)

@@ -233,7 +233,8 @@ def demo_model(issuer: str) -> IamModel:
     host = issuer.split("://", 1)[-1].rstrip("/")
     saml = SamlProvider(f"arn:aws:iam::{acct}:saml-provider/demo-idp", "demo-idp", acct)
     oidc = OidcProvider(f"arn:aws:iam::{acct}:oidc-provider/{host}", issuer.rstrip("/"), acct,
-                        ("demo-cli", "demo-web"), jwks_url=issuer.rstrip("/") + "/oauth2/jwks")
+                        ("demo-cli", "demo-web", "aws-sso"),  # aws-sso: the SSO portal
+                        jwks_url=issuer.rstrip("/") + "/oauth2/jwks")
     tags = {"username": "${username}", "email": "${email}"}
     mapping = [
         MappingRule(f"arn:aws:iam::{acct}:role/Admin", groups=frozenset({"admins"}),

@@ -51,7 +51,7 @@ def authenticate(core: Core, req: OAuthRequest, endpoint: str) -> Client:
     if assertion:
         return _assertion(core, req, assertion, endpoint)
     client = core.clients.get(req.get("client_id"))
-    if client is None or not client.public:
+    if client is None or client.auth_method != "none":
         raise OAuthError("invalid_client", "client authentication failed",
                          debug=f"no credentials for `{req.get('client_id')}`")
     return client

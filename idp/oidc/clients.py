@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -52,6 +52,7 @@ class Client:
 
     config: OidcClientConfig
     keyset: KeySet | None = None
+    registered: bool = False  # registered on the fly (idp.sso), held in the store
 
     @property
     def client_id(self) -> str:
@@ -67,7 +68,9 @@ class Client:
 
     @property
     def public(self) -> bool:
-        return self.auth_method == "none"
+        """Cannot keep a secret (RFC 6749 §2.1): no client authentication, or registered on
+        the fly, where the secret proves only the registration (RFC 7591 §2)."""
+        return self.auth_method == "none" or self.registered
 
     def allows_grant(self, grant_type: str) -> bool:
         return grant_type in self.config.grant_types
@@ -132,11 +135,16 @@ class ClientRegistry:
         self._hasher = PasswordHasher()
         self._verified: dict[str, bytes] = {}
         self._lock = threading.Lock()
+        # clients registered on the fly (idp.sso.registration), looked up in the store
+        self.dynamic: Callable[[str], Client | None] | None = None
 
     def get(self, client_id: str | None) -> Client | None:
         if not client_id or len(client_id) > 128:
             return None
-        return self._clients.get(client_id)
+        found = self._clients.get(client_id)
+        if found is None and self.dynamic is not None:
+            return self.dynamic(client_id)
+        return found
 
     def __iter__(self) -> Iterable[Client]:  # type: ignore[misc]
         return iter(self._clients.values())

@@ -37,6 +37,7 @@ SCOPE_TEXT = {
     "openid": "sign you in", "profile": "your name and username", "email": "your email address",
     "groups": "your groups", "roles": "the AWS roles you may take, with session tags",
     "offline_access": "stay connected when you are away (refresh tokens)",
+    "sso:account:access": "the AWS accounts and roles assigned to you (AWS access portal)",
 }
 _API = ("/oauth2/token", "/oauth2/userinfo", "/oauth2/introspect", "/oauth2/revoke",
         "/oauth2/device_authorization")

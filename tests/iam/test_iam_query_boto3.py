@@ -189,7 +189,7 @@ def test_get_role(iam: Any) -> None:
     assert federated == ["arn:aws:iam::111122223333:saml-provider/demo-idp",
                          "arn:aws:iam::111122223333:oidc-provider/127.0.0.1:8000"]
     assert trust["Statement"][1]["Condition"]["StringEquals"]["127.0.0.1:8000:aud"] == [
-        "demo-cli", "demo-web"]
+        "demo-cli", "demo-web", "aws-sso"]
 
 
 def test_get_role_unknown(iam: Any) -> None:
