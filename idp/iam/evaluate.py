@@ -249,17 +249,16 @@ def _is_role_arn(arn: str) -> bool:
     return len(parts) == 6 and parts[2] == "iam" and parts[5].startswith("role/")
 
 
-def _any_level_missing(ev: _Evaluation, levels: tuple[tuple[Policy, ...], ...],
-                       ptype: PolicyType, found: list[MatchedStatement],
-                       denies: list[MatchedStatement]) -> bool:
-    """Scan every level; for SCPs, is there a level without an applicable ``Allow``?  RCP levels
-    never miss one: ``RCPFullAWSAccess`` allows everything at every level."""
+def _scan_levels(ev: _Evaluation, levels: tuple[tuple[Policy, ...], ...],
+                 ptype: PolicyType, found: list[MatchedStatement],
+                 denies: list[MatchedStatement]) -> bool:
+    """Scan every level of the organization; is there one without an applicable ``Allow``?"""
     missing = False
     for level in levels:
         scan = ev.scan(level, ptype, with_principal=ptype == "rcp")
         denies.extend(scan.denies)
         found.extend(m for m, _ in scan.allows)
-        if not scan.allows and ptype == "scp":
+        if not scan.allows:
             missing = True
     return missing
 
@@ -283,8 +282,9 @@ def _decide(ps: PolicySet, request: Request) -> Decision:
     denies = identity.denies + resource.denies + boundary.denies + session.denies
     scp_allows: list[MatchedStatement] = []
     rcp_allows: list[MatchedStatement] = []
-    scp_missing = applies_scp and _any_level_missing(ev, ps.scps, "scp", scp_allows, denies)
-    rcp_missing = applies_rcp and _any_level_missing(ev, ps.rcps, "rcp", rcp_allows, denies)
+    scp_missing = applies_scp and _scan_levels(ev, ps.scps, "scp", scp_allows, denies)
+    if applies_rcp:  # RCPs only deny: RCPFullAWSAccess allows at every level
+        _scan_levels(ev, ps.rcps, "rcp", rcp_allows, denies)
     details: list[tuple[PolicyType, str]] = []
     for ptype, scan, present in (("identity", identity, bool(ps.identity)),
                                  ("resource", resource, ps.resource is not None),
@@ -305,8 +305,6 @@ def _decide(ps: PolicySet, request: Request) -> Decision:
     def deny(*blocked: PolicyType) -> Decision:
         return Decision("ImplicitlyDenied", tuple(allows), blocked, missing, diags, tuple(details))
 
-    if rcp_missing:  # pragma: no cover - RCP levels always hold RCPFullAWSAccess
-        return deny("rcp")
     if scp_missing:
         return deny("scp")
     granted = _granted(ps, request, caller, identity, resource, boundary, session)

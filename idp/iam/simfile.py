@@ -95,16 +95,18 @@ class _Loader:
             return None
         try:
             return parse_policy(doc, kind, pid)
-        except IamError:
-            pass
+        except IamError as exc:
+            first: IamError = exc
         if isinstance(doc, str):
             try:
                 doc = json.loads(doc)
             except ValueError:
                 doc = None
-        for exc in problems(doc, kind):
-            where = f"{path}.{exc.pointer}" if exc.pointer else path
-            self.found.append(Problem(exc.code, exc.description, where))
+        found: list[IamError] = [*problems(doc, kind)] or [first]  # never drop one silently
+        for problem in found:
+            pointer = getattr(problem, "pointer", "")
+            where = f"{path}.{pointer}" if pointer else path
+            self.found.append(Problem(problem.code, problem.description, where))
         return None
 
     def many(self, data: Mapping[str, Any], key: str, kind: PolicyKind) -> tuple[Policy, ...]:

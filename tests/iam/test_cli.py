@@ -63,6 +63,10 @@ def test_simulate_single_entry_explains(tmp_path: Path) -> None:
                  '{"code": "MalformedPolicyDocument", "message": "Policy statement must contain '
                  'resources.", "path": "identityPolicies[0].Statement[0]"}',
                  id="malformed-policy"),
+    pytest.param({"request": {"principal": "arn:aws:iam::111122223333:user/a",
+                              "action": "s3:GetObject"}, "identityPolicies": ["{oops"]},
+                 '{"code": "MalformedPolicyDocument", "message": "Syntax errors in policy.", '
+                 '"path": "identityPolicies[0]"}', id="policy-text-not-json-is-an-error"),
     pytest.param({"request": {"principal": "a", "action": "s3:X", "context": {"k": {"x": 1}}}},
                  "context value of type `dict` is not supported", id="bad-context-value"),
 ])
