@@ -83,24 +83,29 @@ def explain(request: Request, ps: PolicySet, d: Decision) -> list[str]:
                          f"explicitly denies {what}; an explicit deny overrides every allow")
     elif d.response == "Allowed":
         lines.append(f"allowed: {what}")
-        by_type: dict[PolicyType, list[MatchedStatement]] = {}
-        for m in d.matched:
-            if m.effect == "Allow":
-                by_type.setdefault(m.policy_type, []).append(m)
-        for ptype, ms in by_type.items():
-            lines.append(f"the {_name(ptype, request)} allows it: "
-                         f"{_list(_statement(m) for m in ms)}")
-        if not by_type:
+        lines.extend(_allowing(d, request))
+        if len(lines) == 1:
             lines.append("the account root user may do anything no policy denies")
     else:
         for ptype in d.blocked_by:
             lines.append(_implicit(ptype, request, ps, what))
         if not d.blocked_by:
             lines.append(f"denied: no policy allows {what}")
+        lines.extend(line + " (not enough on its own)" for line in _allowing(d, request))
     for key in d.missing_context:
         lines.append(f"the request has no value for `{key}`, which a condition reads")
     lines.extend(d.diagnostics)
     return lines
+
+
+def _allowing(d: Decision, request: Request) -> list[str]:
+    """Per policy type, the ``Allow`` statements that matched."""
+    by_type: dict[PolicyType, list[MatchedStatement]] = {}
+    for m in d.matched:
+        if m.effect == "Allow":
+            by_type.setdefault(m.policy_type, []).append(m)
+    return [f"the {_name(ptype, request)} allows it: {_list(_statement(m) for m in ms)}"
+            for ptype, ms in by_type.items()]
 
 
 def _near_misses(policies: Sequence[Policy], action: str) -> list[str]:

@@ -194,8 +194,9 @@ SESSION = "arn:aws:sts::111122223333:assumed-role/Dev/alice"
                                                        "Resource": "*"}]}],
                   "sessionPolicy": {"Statement": [{"Effect": "Allow", "Action": "s3:Get*",
                                                    "Resource": "*"}]}},
-                 [f"denied: the session policy allows only s3:Get*, not s3:PutObject on {OBJ}"],
-                 id="session-policy-allows-only"),
+                 [f"denied: the session policy allows only s3:Get*, not s3:PutObject on {OBJ}",
+                  "the identity policy allows it: identityPolicies[0] statement 0 (not enough "
+                  "on its own)"], id="session-policy-allows-only"),
     pytest.param({"request": {"principal": SESSION, "action": "s3:GetObject", "resource": OBJ},
                   "identityPolicies": [{"Statement": [
                       {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
@@ -217,8 +218,11 @@ SESSION = "arn:aws:sts::111122223333:assumed-role/Dev/alice"
                       {"Effect": "Allow", "Action": "*", "Resource": "*"}]}],
                       [{"Statement": [{"Effect": "Allow", "Action": "ec2:*", "Resource": "*"}]}]]},
                  [f"denied: an SCP level has no statement allowing s3:GetObject on {OBJ}; every "
-                  "level of the organization must allow (the SCPs allow *, ec2:*)"],
-                 id="scp-level-missing"),
+                  "level of the organization must allow (the SCPs allow *, ec2:*)",
+                  "the identity policy allows it: identityPolicies[0] statement 0 `Read` (not "
+                  "enough on its own)",
+                  "the service control policy (SCP) allows it: serviceControlPolicies[0][0] "
+                  "statement 0 (not enough on its own)"], id="scp-level-missing"),
     pytest.param({"request": {"principal": SESSION, "action": "sts:GetCallerIdentity"},
                   "identityPolicies": [{"Statement": [{"Effect": "Deny", "Action": "*",
                                                        "Resource": "*"}]}]},
@@ -247,5 +251,7 @@ def test_explain_names_the_trust_policy_and_missing_context(tmp_path: Path) -> N
                                                 "Bool": {"aws:MultiFactorAuthPresent": "true"}}}]}}
     lines = explain_of(tmp_path, entry)
     assert lines[0].startswith("denied: the trust policy has statements for sts:AssumeRole")
-    assert lines[1] == "the request has no value for `aws:MultiFactorAuthPresent`, which a " \
+    assert lines[1] == "the identity policy allows it: identityPolicies[0] statement 0 (not " \
+        "enough on its own)"
+    assert lines[2] == "the request has no value for `aws:MultiFactorAuthPresent`, which a " \
         "condition reads"

@@ -40,4 +40,5 @@ def test_explain_example_is_what_explain_prints() -> None:
     assert shown
     block = next(b for b, _, _ in EXAMPLES if "sessionPolicy" in json.loads(b))
     request, policies = load_entry(json.loads(block))
-    assert explain(request, policies, evaluate(request, policies)) == [shown.group(1)]
+    assert explain(request, policies, evaluate(request, policies)) == \
+        shown.group(1).splitlines()
