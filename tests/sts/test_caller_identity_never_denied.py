@@ -83,3 +83,17 @@ def test_session_policy_deny_does_not_stop_get_caller_identity(core: Core) -> No
                       Policy=policy)
     assert who_am_i(core, narrowed) == f"arn:aws:sts::{ACCT}:assumed-role/Admin/who"
     engine_and_decision_endpoint_allow_with(core, narrowed, "sts:GetSessionToken")
+
+
+def test_revoked_session_still_gets_its_identity(core: Core) -> None:
+    dev = session_creds(core)
+    core.svc.credentials.revoke_role_sessions(f"arn:aws:iam::{ACCT}:role/Developer",
+                                              int(core.clock.t) + 1)
+    assert who_am_i(core, dev) == f"arn:aws:sts::{ACCT}:assumed-role/Developer/alice"
+    req = signed_request({"Version": "2011-06-15", "Action": "GetCallerIdentity"}, dev)
+    ask = DecisionQuery(req.method, req.path, req.query, dict(req.headers), req.body,
+                        "sts:GetCallerIdentity")
+    assert decide(core.svc, ask, RequestInfo())["decision"] == "Allow"
+    other = DecisionQuery(req.method, req.path, req.query, dict(req.headers), req.body,
+                          "s3:GetObject", "arn:aws:s3:::bucket/key")
+    assert decide(core.svc, other, RequestInfo())["reason"] == "session revoked"
