@@ -3,9 +3,12 @@
 Follows the IAM User Guide, "Policy evaluation logic" and its sub-pages:
 
 1. "How AWS enforcement code logic evaluates requests": an explicit ``Deny`` in any applicable
-   policy wins; then RCPs, then SCPs must each contain an applicable ``Allow`` (at every level
-   of the organization), then resource-based policies, identity-based policies, permissions
-   boundaries and session policies.
+   policy wins; then SCPs must contain an applicable ``Allow`` at every level of the
+   organization, then resource-based policies, identity-based policies, permissions boundaries
+   and session policies.  RCPs restrict only through ``Deny``: AWS Organizations User Guide,
+   "Resource control policies (RCPs)": every root, OU and account has ``RCPFullAWSAccess``
+   attached and it cannot be detached, so a level without an RCP of its own, or whose RCPs
+   deny nothing that matches, does not block.
 2. "Policy evaluation for requests within a single account": a resource-based policy that names
    the IAM user ARN or the role *session* ARN grants on its own; one that names the role ARN
    grants but stays limited by the permissions boundary and the session policy ("Permissions
@@ -17,6 +20,17 @@ Follows the IAM User Guide, "Policy evaluation logic" and its sub-pages:
    session, SCP) *and* the resource-based policy must both allow.
 4. "Permissions boundaries": a ``Deny`` with ``NotPrincipal`` in a resource-based policy always
    denies a principal that has a permissions boundary.
+5. "Policy evaluation for requests within a single account": a role trust policy is a
+   resource-based policy that must itself allow ``sts:AssumeRole*``, also within one account;
+   when it names the account rather than the principal, the caller's identity policy must
+   allow too.
+6. STS API Reference, "GetCallerIdentity": "No permissions are required to perform this
+   operation. If an administrator attaches a policy to your identity that explicitly denies
+   access to the sts:GetCallerIdentity action, you can still perform this operation."
+7. A resource policy whose ``Principal`` is ``"*"`` (or ``{"AWS": "*"}``) names the caller
+   itself ("Principal": "All principals"): within one account it grants like the caller's own
+   ARN — an IAM user or a role session unbounded by its boundary and session policies, a role
+   ARN bounded by them ("Permissions boundaries for IAM entities", resource-based policies).
 
 Deny on doubt: an error while matching an ``Allow`` statement drops that statement, an error
 while matching a ``Deny`` statement makes it apply; both are reported in ``diagnostics``.
@@ -37,6 +51,13 @@ from idp.iam.variables import Context
 
 PolicyInput = Policy | str | Mapping[str, Any]
 _CACHE_MAX = 200_000
+# Actions whose resource-based policy is the role's trust policy (IAM User Guide, "Roles terms
+# and concepts": trust policy) and the one action no policy can deny.
+ASSUME_ACTIONS = frozenset({"sts:assumerole", "sts:assumerolewithsaml",
+                            "sts:assumerolewithwebidentity"})
+NO_PERMISSION_ACTION = "sts:getcalleridentity"
+NO_PERMISSION_NOTE = ("sts:GetCallerIdentity needs no permission and cannot be denied "
+                      "(STS API Reference, GetCallerIdentity)")
 _KIND: dict[PolicyType, PolicyKind] = {
     "identity": "identity", "resource": "resource", "permissionsBoundary": "boundary",
     "session": "session", "scp": "scp", "rcp": "rcp",
@@ -53,8 +74,9 @@ def _policy(p: PolicyInput, ptype: PolicyType, default_id: str) -> Policy:
 class PolicySet:
     """Every policy that applies to a request, compiled; decisions are cached per set.
 
-    ``scps``/``rcps`` are levels of the organization (root, OUs, account): each level needs an
-    ``Allow``; several policies at one level are a union.
+    ``scps``/``rcps`` are levels of the organization (root, OUs, account): each SCP level needs
+    an ``Allow`` (several policies at one level are a union); RCP levels only deny, since
+    ``RCPFullAWSAccess`` is attached to every level.
     """
 
     identity: tuple[Policy, ...] = ()
@@ -141,10 +163,11 @@ class _Scan:
 
 
 class _Evaluation:
-    __slots__ = ("caller", "action", "resource", "ctx", "missing", "diags",
+    __slots__ = ("request", "caller", "action", "resource", "ctx", "missing", "diags",
                  "has_boundary")
 
     def __init__(self, request: Request, caller: Caller, has_boundary: bool) -> None:
+        self.request = request
         self.caller = caller
         self.action = request.action.lower()
         self.resource = request.resource
@@ -189,8 +212,12 @@ class _Evaluation:
         category: bool | Category = True
         if with_principal and st.principal is not None:
             if st.not_principal:
-                quirk = self.has_boundary and not st.allow
-                if not quirk and st.principal.excludes(self.caller):
+                # "Permissions boundaries for IAM entities": a Deny with NotPrincipal always
+                # denies an IAM user or role (session) that has a permissions boundary
+                quirk = self.has_boundary and not st.allow and \
+                    self.caller.kind in ("user", "role", "session")
+                if not quirk and st.principal.excludes(self.caller, not st.allow,
+                                                       self.cross_account()):
                     return False
                 category = "wildcard"
             else:
@@ -208,10 +235,24 @@ class _Evaluation:
                 return False
         return category
 
+    def cross_account(self) -> bool:
+        return resource_account(self.request, self.caller) != self.caller.account
 
-def _any_level_missing(ev: _Evaluation, levels: tuple[tuple[Policy, ...], ...],
-                       ptype: PolicyType, found: list[MatchedStatement],
-                       denies: list[MatchedStatement]) -> bool:
+
+def resource_account(request: Request, caller: Caller) -> str | None:
+    """The account that owns the resource: given, from its ARN, or the caller's (S3 ARNs)."""
+    return request.resource_account or account_of(request.resource) or caller.account
+
+
+def _is_role_arn(arn: str) -> bool:
+    parts = arn.split(":", 5)
+    return len(parts) == 6 and parts[2] == "iam" and parts[5].startswith("role/")
+
+
+def _scan_levels(ev: _Evaluation, levels: tuple[tuple[Policy, ...], ...],
+                 ptype: PolicyType, found: list[MatchedStatement],
+                 denies: list[MatchedStatement]) -> bool:
+    """Scan every level of the organization; is there one without an applicable ``Allow``?"""
     missing = False
     for level in levels:
         scan = ev.scan(level, ptype, with_principal=ptype == "rcp")
@@ -229,6 +270,8 @@ def _decide(ps: PolicySet, request: Request) -> Decision:
         return Decision("ImplicitlyDenied", diagnostics=(str(exc),))
     ev = _Evaluation(request, caller, bool(ps.boundaries))
     aws = caller.is_aws
+    if aws and ev.action == NO_PERMISSION_ACTION:
+        return Decision("Allowed", diagnostics=(NO_PERMISSION_NOTE,))
     applies_scp = aws and bool(ps.scps)
     applies_rcp = caller.kind != "service" and bool(ps.rcps)
     identity = ev.scan(ps.identity, "identity", False) if aws and ps.identity else _Scan()
@@ -239,8 +282,9 @@ def _decide(ps: PolicySet, request: Request) -> Decision:
     denies = identity.denies + resource.denies + boundary.denies + session.denies
     scp_allows: list[MatchedStatement] = []
     rcp_allows: list[MatchedStatement] = []
-    scp_missing = applies_scp and _any_level_missing(ev, ps.scps, "scp", scp_allows, denies)
-    rcp_missing = applies_rcp and _any_level_missing(ev, ps.rcps, "rcp", rcp_allows, denies)
+    scp_missing = applies_scp and _scan_levels(ev, ps.scps, "scp", scp_allows, denies)
+    if applies_rcp:  # RCPs only deny: RCPFullAWSAccess allows at every level
+        _scan_levels(ev, ps.rcps, "rcp", rcp_allows, denies)
     details: list[tuple[PolicyType, str]] = []
     for ptype, scan, present in (("identity", identity, bool(ps.identity)),
                                  ("resource", resource, ps.resource is not None),
@@ -261,8 +305,6 @@ def _decide(ps: PolicySet, request: Request) -> Decision:
     def deny(*blocked: PolicyType) -> Decision:
         return Decision("ImplicitlyDenied", tuple(allows), blocked, missing, diags, tuple(details))
 
-    if rcp_missing:
-        return deny("rcp")
     if scp_missing:
         return deny("scp")
     granted = _granted(ps, request, caller, identity, resource, boundary, session)
@@ -274,14 +316,14 @@ def _decide(ps: PolicySet, request: Request) -> Decision:
 def _granted(ps: PolicySet, request: Request, caller: Caller, identity: _Scan, resource: _Scan,
              boundary: _Scan, session: _Scan) -> bool | tuple[PolicyType, ...]:
     """``True`` when allowed, else the policy types that lacked an ``Allow``."""
-    categories = {c for _, c in resource.allows}
     if not caller.is_aws:  # federated, service or anonymous: only the resource policy grants
         return True if resource.allows else ("resource",)
+    # "*" names the caller itself: it grants as the caller's own, most specific ARN would
+    own = caller.identities[0][1] if caller.identities else "entity"
+    categories = {own if c == "wildcard" else c for _, c in resource.allows}
     boundary_ok = not ps.boundaries or bool(boundary.allows)
     session_ok = not ps.session or bool(session.allows)
     identity_ok = caller.kind == "root" or bool(identity.allows)
-    res_account = (request.resource_account or account_of(request.resource)
-                   or caller.account)
     requester: list[PolicyType] = []
     if not identity_ok:
         requester.append("identity")
@@ -289,10 +331,14 @@ def _granted(ps: PolicySet, request: Request, caller: Caller, identity: _Scan, r
         requester.append("permissionsBoundary")
     if not session_ok:
         requester.append("session")
-    if res_account != caller.account:  # cross-account: both sides must allow
+    if resource_account(request, caller) != caller.account:  # cross-account: both must allow
         if not resource.allows:
             return (*requester, "resource")
         return tuple(requester) or True
+    trust = ps.resource is not None and request.action.lower() in ASSUME_ACTIONS \
+        and _is_role_arn(request.resource)
+    if trust and not resource.allows:  # the trust policy must allow, even within the account
+        return (*requester, "resource")
     if "session" in categories:
         return True
     if "entity" in categories:
@@ -300,8 +346,6 @@ def _granted(ps: PolicySet, request: Request, caller: Caller, identity: _Scan, r
             return True
         if boundary_ok and session_ok:
             return True
-    if "wildcard" in categories and boundary_ok and session_ok:
-        return True
     if not requester:
         return True
     if resource.allows or ps.resource is None:

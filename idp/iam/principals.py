@@ -7,9 +7,8 @@ IAM User Guide, "AWS JSON policy elements: Principal" and "...: NotPrincipal":
   *delegates* to it: the account's own identity-based policies must still grant;
 * a role session is named by its session ARN (``arn:aws:sts::A:assumed-role/R/S``); naming the
   role ARN matches every session of the role;
-* ``NotPrincipal`` with ``Deny`` excludes a principal only when every ARN that identifies it is
-  listed — for a role session the account, the role and the session ARN ("...you must also
-  include the account ARN...");
+* ``NotPrincipal`` is the complement of ``Principal`` (see :meth:`PrincipalSpec.excludes` for
+  which ARNs must be listed to escape a ``Deny``);
 * ``"*"`` (or ``{"AWS": "*"}``) is everyone.
 """
 
@@ -141,8 +140,18 @@ class PrincipalSpec:
                 return category
         return None
 
-    def excludes(self, caller: Caller) -> bool:
-        """For ``NotPrincipal``: the caller is excluded only if all its identities are listed."""
+    def excludes(self, caller: Caller, deny: bool, cross_account: bool) -> bool:
+        """For ``NotPrincipal``: is the caller one of the listed exceptions?
+
+        With ``Allow`` (IAM User Guide, "NotPrincipal": "allows all principals *except* the one
+        named"), naming any ARN that identifies the caller — its own, its role's, its
+        account's — takes it out of the grant: deny on doubt.  With ``Deny`` the caller escapes
+        the statement only when every ARN AWS may validate is listed: its own ARN and, for a
+        role session, the role ARN ("If the NotPrincipal element was missing the ARN of the
+        role, the effect of the policy might be to explicitly deny access to the role"), plus
+        the account ARN when the request crosses accounts ("AWS might validate the account
+        first").  Within one account the principal's own ARNs suffice.
+        """
         if self.everyone:
             return caller.is_aws or caller.kind == "anonymous"
         if caller.kind == "federated":
@@ -151,4 +160,7 @@ class PrincipalSpec:
             return caller.arn in self.service
         if not caller.identities:
             return False
-        return all(ident in self.aws for ident, _ in caller.identities)
+        if not deny:
+            return any(ident in self.aws for ident, _ in caller.identities)
+        return all(ident in self.aws for ident, category in caller.identities
+                   if cross_account or category != "account")

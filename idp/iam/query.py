@@ -9,6 +9,7 @@ authorized with this engine (``iam:GetRole`` on the role ARN…), as DESIGN.md a
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import uuid
@@ -187,7 +188,10 @@ def _common(params: Mapping[str, str], identity: list[Policy], boundaries: list[
     return _Simulation(ps, sources, params.get("CallerArn", default_caller), owner)
 
 
-def _simulate(params: Mapping[str, str], sim: _Simulation) -> str:
+def _evaluations(params: Mapping[str, str], sim: _Simulation
+                 ) -> tuple[list[dict[str, Any]], int, int]:
+    """Each (action, resource) pair of this page, decided: results as AWS's JSON shapes them
+    (``EvaluationResult``), plus the page's stop index and the number of pairs."""
     actions = x.member_list(params, "ActionNames")
     if not actions:
         raise QueryError("MissingParameter", "The request must contain the parameter ActionNames")
@@ -201,36 +205,68 @@ def _simulate(params: Mapping[str, str], sim: _Simulation) -> str:
         decision = evaluate(Request.make(sim.caller, action, resource, account, ctx),
                             sim.policies)
         results.append(_result(action, resource, decision, sim))
-    return x.members("EvaluationResults", results) + x.marker(stop, len(pairs))
+    return results, stop, len(pairs)
 
 
-def _result(action: str, resource: str, d: Decision, sim: _Simulation) -> str:
-    stmts = []
+def _simulate(params: Mapping[str, str], sim: _Simulation) -> str:
+    results, stop, total = _evaluations(params, sim)
+    return x.members("EvaluationResults", (_result_xml(r) for r in results)) \
+        + x.marker(stop, total)
+
+
+def _result(action: str, resource: str, d: Decision, sim: _Simulation) -> dict[str, Any]:
+    """One ``EvaluationResult`` (IAM API Reference) as plain data."""
+    stmts: list[dict[str, Any]] = []
     for m in d.matched:
         if (m.effect == "Deny") != (d.response == "ExplicitlyDenied"):
             continue
         sid, stype = sim.sources.get(m.policy_id, (m.policy_id, "none"))
-        pos = ""
+        st: dict[str, Any] = {"SourcePolicyId": sid, "SourcePolicyType": stype}
         if m.start and m.end:
-            pos = (f"<StartPosition>{x.el('Line', m.start[0])}{x.el('Column', m.start[1])}"
-                   f"</StartPosition><EndPosition>{x.el('Line', m.end[0])}"
-                   f"{x.el('Column', m.end[1])}</EndPosition>")
-        stmts.append(x.el("SourcePolicyId", sid) + x.el("SourcePolicyType", stype) + pos)
-    out = (x.el("EvalActionName", action) + x.el("EvalResourceName", resource)
-           + x.el("EvalDecision", _DECISION[d.response]) + x.members("MatchedStatements", stmts)
-           + x.members("MissingContextValues", (escape(k) for k in d.missing_context)))
+            st["StartPosition"] = {"Line": m.start[0], "Column": m.start[1]}
+            st["EndPosition"] = {"Line": m.end[0], "Column": m.end[1]}
+        stmts.append(st)
+    out: dict[str, Any] = {"EvalActionName": action, "EvalResourceName": resource,
+                           "EvalDecision": _DECISION[d.response], "MatchedStatements": stmts,
+                           "MissingContextValues": list(d.missing_context)}
     if sim.policies.scps:
-        scp_ok = "scp" not in d.blocked_by
-        out += (f"<OrganizationsDecisionDetail>{x.el('AllowedByOrganizations', scp_ok)}"
-                "</OrganizationsDecisionDetail>")
+        out["OrganizationsDecisionDetail"] = {"AllowedByOrganizations":
+                                              "scp" not in d.blocked_by}
     if sim.policies.boundaries:
-        ok = "permissionsBoundary" not in d.blocked_by
+        out["PermissionsBoundaryDecisionDetail"] = {
+            "AllowedByPermissionsBoundary": "permissionsBoundary" not in d.blocked_by}
+    if resource != "*":
+        out["EvalDecisionDetails"] = {k: v for k, v in d.details
+                                      if k in ("identity", "resource")} \
+            if _cross(sim, resource) else {}
+    return out
+
+
+def _result_xml(r: Mapping[str, Any]) -> str:
+    stmts = []
+    for st in r["MatchedStatements"]:
+        pos = ""
+        if "StartPosition" in st:
+            a, b = st["StartPosition"], st["EndPosition"]
+            pos = (f"<StartPosition>{x.el('Line', a['Line'])}{x.el('Column', a['Column'])}"
+                   f"</StartPosition><EndPosition>{x.el('Line', b['Line'])}"
+                   f"{x.el('Column', b['Column'])}</EndPosition>")
+        stmts.append(x.el("SourcePolicyId", st["SourcePolicyId"])
+                     + x.el("SourcePolicyType", st["SourcePolicyType"]) + pos)
+    out = (x.el("EvalActionName", r["EvalActionName"])
+           + x.el("EvalResourceName", r["EvalResourceName"])
+           + x.el("EvalDecision", r["EvalDecision"]) + x.members("MatchedStatements", stmts)
+           + x.members("MissingContextValues", (escape(k) for k in r["MissingContextValues"])))
+    if "OrganizationsDecisionDetail" in r:
+        ok = r["OrganizationsDecisionDetail"]["AllowedByOrganizations"]
+        out += (f"<OrganizationsDecisionDetail>{x.el('AllowedByOrganizations', ok)}"
+                "</OrganizationsDecisionDetail>")
+    if "PermissionsBoundaryDecisionDetail" in r:
+        ok = r["PermissionsBoundaryDecisionDetail"]["AllowedByPermissionsBoundary"]
         out += (f"<PermissionsBoundaryDecisionDetail>{x.el('AllowedByPermissionsBoundary', ok)}"
                 "</PermissionsBoundaryDecisionDetail>")
-    if resource != "*":
-        out += x.entries("EvalDecisionDetails", {k: v for k, v in d.details
-                                                 if k in ("identity", "resource")}
-                         if _cross(sim, resource) else {})
+    if "EvalDecisionDetails" in r:
+        out += x.entries("EvalDecisionDetails", r["EvalDecisionDetails"])
     return out
 
 
@@ -243,6 +279,21 @@ def _cross(sim: _Simulation, resource: str) -> bool:
 def simulate_custom_policy(params: Mapping[str, str], model: IamModel) -> str:
     """``SimulateCustomPolicy``: PolicyInputList (required), boundaries, SCP levels, resource
     policy, CallerArn, ResourceOwner, ContextEntries, ActionNames, ResourceArns."""
+    return _simulate(params, _custom_simulation(params, model))
+
+
+def simulate_custom_policy_json(params: Mapping[str, str], model: IamModel) -> dict[str, Any]:
+    """``SimulateCustomPolicy`` answered as the AWS CLI prints it (``EvaluationResults``,
+    ``IsTruncated``, ``Marker``): the same parameters and decisions as :func:`handle_iam_query`.
+    Raises :class:`QueryError` for the errors ``/iam`` would answer."""
+    results, stop, total = _evaluations(params, _custom_simulation(params, model))
+    out: dict[str, Any] = {"EvaluationResults": results, "IsTruncated": stop < total}
+    if stop < total:
+        out["Marker"] = base64.urlsafe_b64encode(str(stop).encode()).decode()
+    return out
+
+
+def _custom_simulation(params: Mapping[str, str], model: IamModel) -> _Simulation:
     sources: dict[str, tuple[str, str]] = {}
     if not x.member_list(params, "PolicyInputList"):
         raise QueryError("MissingParameter",
@@ -252,8 +303,7 @@ def simulate_custom_policy(params: Mapping[str, str], model: IamModel) -> str:
     owner = params.get("ResourceOwner", "")
     if owner:
         acct = owner.split(":")[4] if owner.count(":") >= 4 else owner
-    sim = _common(params, identity, [], sources, f"arn:aws:iam::{acct}:user/simulated")
-    return _simulate(params, sim)
+    return _common(params, identity, [], sources, f"arn:aws:iam::{acct}:user/simulated")
 
 
 def simulate_principal_policy(params: Mapping[str, str], model: IamModel) -> str:

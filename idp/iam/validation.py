@@ -266,3 +266,29 @@ def _kind_rules(ptr: str, st: Mapping[str, Any], kind: PolicyKind) -> None:
     if kind in ("identity", "boundary", "session", "trust") and not _SID.match(st.get("Sid", "")):
         raise _fail("Statement IDs (SID) must be alpha-numeric. Check that your input satisfies "
                     "the regular expression [0-9A-Za-z]*", f"{ptr}.Sid")
+
+
+def problems(doc: Any, kind: PolicyKind) -> list[MalformedPolicyDocument]:
+    """Every problem of a document at once: AWS's first one (:func:`validate`), then the first
+    one of each other statement, each checked on its own (for ``idp policy validate``)."""
+    try:
+        validate(doc, kind)
+    except MalformedPolicyDocument as exc:
+        found = [exc]
+    else:
+        return []
+    stmts = statements_of(doc) if isinstance(doc, Mapping) else []
+    if len(stmts) < 2:
+        return found
+    seen = {(found[0].pointer, found[0].description)}
+    for ptr, st in stmts:
+        single = {k: v for k, v in doc.items() if k != "Statement"}
+        single["Statement"] = [st]
+        try:
+            validate(single, kind)
+        except MalformedPolicyDocument as exc:
+            pointer = exc.pointer.replace("Statement[0]", ptr, 1)
+            if (pointer, exc.description) not in seen:
+                seen.add((pointer, exc.description))
+                found.append(MalformedPolicyDocument(exc.description, pointer))
+    return found

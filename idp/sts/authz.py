@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from idp.audit import RequestInfo
 from idp.iam import Request, evaluate
+from idp.iam.evaluate import NO_PERMISSION_ACTION
 from idp.sts.errors import StsError
 from idp.sts.protocol import QueryRequest, build_request
 
@@ -141,7 +142,8 @@ def decide(svc: StsService, q: DecisionQuery, info: RequestInfo, *,
                 "error": {"code": exc.code, "message": exc.description}}
     ctx = svc.caller_context(caller, q.source_ip, q.secure, q.context)
     session = caller.session
-    if session is not None and session.revoked:
+    # a revoked session may still ask who it is (STS API Reference, GetCallerIdentity)
+    if session is not None and session.revoked and q.action.lower() != NO_PERMISSION_ACTION:
         reason, decision_json = "session revoked", {"response": "ExplicitlyDenied",
                                                     "blockedBy": ["revokedSessions"]}
         allowed = False

@@ -65,7 +65,8 @@ def case(cid: str, expect: str, *, source: str, principal: str = SESSION,
          context: dict[str, Any] | None = None, identity: list[Any] | None = None,
          resource_policy: dict[str, Any] | None = None, boundaries: list[Any] | None = None,
          scps: list[Any] | None = None, rcps: list[Any] | None = None,
-         session: Any = None, blocked: list[str] | None = None) -> Case:
+         session: Any = None, blocked: list[str] | None = None,
+         trust: dict[str, Any] | None = None) -> Case:
     res: Any = resource if account is None else {"resource": resource, "accountId": account}
     out: Case = {"id": cid, "source": source, "expect": expect,
                  "request": {"principal": principal, "action": action, "resource": res,
@@ -74,6 +75,8 @@ def case(cid: str, expect: str, *, source: str, principal: str = SESSION,
         out["identityPolicies"] = identity
     if resource_policy is not None:
         out["resourcePolicy"] = resource_policy
+    if trust is not None:
+        out["trustPolicy"] = trust
     if boundaries is not None:
         out["permissionBoundaries"] = boundaries
     if scps is not None:
@@ -93,9 +96,9 @@ def simulate_entry(c: Case) -> dict[str, Any]:
 
 
 def all_cases() -> list[Case]:
-    from tests.iam.corpus import conditions, evaluation, matching, multivalued, variables
+    from tests.iam.corpus import conditions, evaluation, matching, multivalued, rules, variables
 
     cases: list[Case] = []
-    for module in (evaluation, matching, conditions, multivalued, variables):
+    for module in (evaluation, matching, conditions, multivalued, variables, rules):
         cases.extend(module.CASES)
     return cases

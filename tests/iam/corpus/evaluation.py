@@ -45,6 +45,7 @@ PRINCIPAL = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies
 SAML_TRUST = "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_create_for-idp_saml.html"
 OIDC_TRUST = "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_create_for-idp_oidc.html"
 SCP = "https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_scps_evaluation.html"
+RCP_EVAL = "https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_rcps_evaluation.html"
 
 S3_READ = doc(allow("s3:GetObject", f"{BUCKET}/*", Sid="ReadObjects"))
 S3_ALL = doc(allow("s3:*", "*"))
@@ -86,8 +87,8 @@ CASES: list[Case] = [
                    deny("s3:GetObject", "*", Principal="*"))], blocked=["rcp"]),
     case("explicit-deny-beats-resource-policy-session-grant", "ExplicitlyDenied",
          source=DENYALLOW, identity=[DENY_S3], resource_policy=bucket_policy({"AWS": SESSION})),
-    case("rcp-without-allow-implicit-deny", "ImplicitlyDenied", source=DENYALLOW,
-         identity=[S3_ALL], rcps=[doc(allow("sqs:*", "*", Principal="*"))], blocked=["rcp"]),
+    case("rcp-without-matching-allow-does-not-block", "Allowed", source=RCP_EVAL,
+         identity=[S3_ALL], rcps=[doc(allow("sqs:*", "*", Principal="*"))]),
     case("rcp-full-access-then-identity-allows", "Allowed", source=DENYALLOW,
          identity=[S3_ALL], rcps=[doc(allow("*", "*", Principal="*"))]),
     case("scp-without-allow-implicit-deny", "ImplicitlyDenied", source=DENYALLOW,
@@ -197,7 +198,7 @@ CASES: list[Case] = [
     case("notprincipal-deny-excludes-fully-listed-session", "Allowed", source=NOTPRINCIPAL,
          identity=[S3_ALL], resource_policy=doc(deny(
              "s3:GetObject", f"{BUCKET}/*", NotPrincipal={"AWS": [SESSION, ROLE, ROOT]}))),
-    case("notprincipal-deny-session-without-account-denied", "ExplicitlyDenied",
+    case("notprincipal-deny-same-account-session-and-role-listed-not-denied", "Allowed",
          source=NOTPRINCIPAL, identity=[S3_ALL], resource_policy=doc(deny(
              "s3:GetObject", f"{BUCKET}/*", NotPrincipal={"AWS": [SESSION, ROLE]}))),
     case("notprincipal-deny-user-and-account-listed", "Allowed", source=NOTPRINCIPAL,

@@ -55,7 +55,7 @@ CASES: list[Case] = [
          action="ec2:RunInstances", resource="*",
          identity=[doc(allow("*", "*"), deny(None, "*", NotAction=["iam:*", "sts:*"]))]),
     case("notaction-deny-listed-passes", "Allowed", source=NOTACTION,
-         action="sts:GetCallerIdentity",
+         action="sts:GetSessionToken",
          resource="*",
          identity=[doc(allow("*", "*"), deny(None, "*", NotAction=["iam:*", "sts:*"]))]),
     case("notaction-case-insensitive", "ImplicitlyDenied", source=NOTACTION,
