@@ -16,6 +16,7 @@ from idp.oidc.client_auth import authenticate
 from idp.oidc.clients import DEVICE_GRANT, Client
 from idp.oidc.core import Core, JsonResult, OAuthRequest
 from idp.oidc.errors import OAuthError, invalid_request
+from idp.oidc.state import family_of
 from idp.oidc.tokens import Grant, issue
 
 Handler = Callable[[Core, Client, OAuthRequest], Grant]
@@ -38,18 +39,23 @@ def _scopes(raw: str | None, allowed: list[str], default: list[str]) -> list[str
 
 
 def authorization_code(core: Core, client: Client, req: OAuthRequest) -> Grant:
-    """Redeem a code once (RFC 6749 §4.1.3); a second use revokes what the first issued."""
+    """Redeem a code once (RFC 6749 §4.1.3); a second use revokes what the first issued.
+
+    The code is spent only together with writing the refresh token it buys (see
+    :meth:`OidcState.commit`): a refused write leaves it redeemable."""
     code = req.get("code")
     if code is None or len(code) > 256:
         raise invalid_request("missing `code`")
-    rec = core.state.take_code(code)
-    if rec is None:
-        family = core.state.code_family(code)
-        if family:
-            core.state.revoke_family(family, core.config.refresh_family_ttl)
+    found = core.state.read_code(code)
+    family = family_of(code)
+    if found is None or family is None:
+        used = core.state.code_family(code)
+        if used:
+            core.state.revoke_family(used, core.config.refresh_family_ttl)
             raise OAuthError("invalid_grant", "authorization code was already used",
-                             debug=f"code reuse: family {family} revoked")
+                             debug=f"code reuse: family {used} revoked")
         raise OAuthError("invalid_grant", "invalid or expired authorization code")
+    rec, spend = found
     if rec["client_id"] != client.client_id:
         raise OAuthError("invalid_grant", "code was issued to another client")
     if req.get("redirect_uri") != rec["redirect_uri"]:
@@ -64,38 +70,41 @@ def authorization_code(core: Core, client: Client, req: OAuthRequest) -> Grant:
         if not hmac.compare_digest(s256(verifier), challenge):
             raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
     now = core.now()
-    family = core.new_id()
     refresh = client.allows_grant("refresh_token")
     # remember the redemption as long as its tokens can live, to revoke them on reuse
     lifetime = core.config.refresh_family_ttl if refresh else core.config.access_token_ttl
-    core.state.mark_code_used(code, family, lifetime + core.config.code_ttl)
+    spend = spend.marked(core.state.code_used(code, family, lifetime + core.config.code_ttl))
     return Grant(client, rec["scope"], Grantee.from_json(rec["grantee"]), rec.get("nonce"),
-                 family, now + core.config.refresh_family_ttl, refresh)
+                 family, now + core.config.refresh_family_ttl, refresh, spend)
 
 
 def refresh_token(core: Core, client: Client, req: OAuthRequest) -> Grant:
-    """Rotate a refresh token (RFC 6749 §6; RFC 9700 §4.14.2): reuse revokes the family."""
+    """Rotate a refresh token (RFC 6749 §6; RFC 9700 §4.14.2): reuse revokes the family.
+
+    The old token is spent only together with writing the new one (see
+    :meth:`OidcState.commit`): a refused write leaves the old token valid."""
     token = req.get("refresh_token")
     if token is None or len(token) > 256:
         raise invalid_request("missing `refresh_token`")
-    rec = core.state.take_refresh(token)
-    if rec is None:
+    found = core.state.read_refresh(token)
+    if found is None:
         family = core.state.used_refresh_family(token)
         if family:
             core.state.revoke_family(family, core.config.refresh_family_ttl)
             raise OAuthError("invalid_grant", "refresh token was already used",
                              debug=f"refresh reuse: family {family} revoked")
         raise OAuthError("invalid_grant", "invalid or expired refresh token")
+    rec, spend = found
     now = core.now()
-    core.state.mark_refresh_used(token, rec["fid"], rec["fexp"] - now)
     if rec["client_id"] != client.client_id:
         core.state.revoke_family(rec["fid"], core.config.refresh_family_ttl)
         raise OAuthError("invalid_grant", "refresh token was issued to another client")
     if core.state.family_revoked(rec["fid"]):
         raise OAuthError("invalid_grant", "refresh token was revoked")
     scopes = _scopes(req.get("scope"), rec["scope"], rec["scope"])
+    spend = spend.marked(core.state.refresh_used(token, rec["fid"], rec["fexp"] - now))
     return Grant(client, scopes, Grantee.from_json(rec["grantee"]), None, rec["fid"],
-                 rec["fexp"], True)
+                 rec["fexp"], True, spend)
 
 
 def client_credentials(core: Core, client: Client, req: OAuthRequest) -> Grant:
@@ -122,15 +131,18 @@ def device_code(core: Core, client: Client, req: OAuthRequest) -> Grant:
         if core.state.poll_too_fast(code, core.config.device_poll_interval):
             raise OAuthError("slow_down", "polling too fast")
         raise OAuthError("authorization_pending", "the user has not answered yet")
-    rec = core.state.take_device(code)
-    if rec is None:
+    family = family_of(code)
+    found = core.state.read_device(code)
+    if found is None or family is None:
         raise OAuthError("invalid_grant", "device_code was already used")
+    rec, spend = found
     if rec["status"] != "approved":
+        core.state.drop_device(code)
         raise OAuthError("access_denied", "the user denied the request")
     now = core.now()
     return Grant(client, rec["scope"], Grantee.from_json(rec["grantee"]), None,
-                 core.new_id(), now + core.config.refresh_family_ttl,
-                 client.allows_grant("refresh_token"))
+                 family, now + core.config.refresh_family_ttl,
+                 client.allows_grant("refresh_token"), spend)
 
 
 GRANTS: dict[str, Handler] = {

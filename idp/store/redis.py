@@ -15,13 +15,14 @@ URLs (DESIGN.md §Identifiers and keys in the store; redis-py ``from_url`` for q
 ``?socket_connect_timeout=`` overrides the connect part.  Opening a store does no I/O: a
 server that is down shows up as :class:`~idp.errors.StoreUnavailable` on first use.  One-time
 values use ``GETDEL`` and ``SET NX EX``; :meth:`RedisStore.incr` is one Lua script (single key,
-so valid on Cluster) that sets the TTL only on a counter without one.
+so valid on Cluster) that sets the TTL only on a counter without one; :meth:`RedisStore.swap`
+is one Lua script over keys of one hash slot.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
@@ -34,7 +35,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from idp.errors import ConfigError, StoreUnavailable
-from idp.store import check_ttl
+from idp.store import Write, check_swap, check_ttl
 
 T = TypeVar("T")
 Client = redis.Redis | RedisCluster
@@ -58,6 +59,18 @@ INCR_LUA = """
 local n = redis.call('INCR', KEYS[1])
 if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n
+"""
+
+# Compare-and-spend KEYS[1], then SET the other keys.  Atomic: a script runs alone, and Redis
+# refuses a script's first memory-growing write when over maxmemory (before anything changed)
+# but lets a script that already wrote finish, so the SETs come before the DEL.
+SWAP_LUA = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+for i = 2, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[2 * i - 2], 'EX', ARGV[2 * i - 1])
+end
+redis.call('DEL', KEYS[1])
+return 1
 """
 
 
@@ -320,6 +333,16 @@ class RedisStore:
     def take(self, key: str) -> bytes | None:
         """``GETDEL``: a one-time value is returned to one caller only."""
         return self._call("GETDEL", lambda c: _opt_bytes(c.getdel(key)))
+
+    def swap(self, key: str, expected: bytes, writes: Sequence[Write]) -> bool:
+        """Compare, ``SET … EX`` each write, then ``DEL``, in one Lua script (see ``SWAP_LUA``)."""
+        check_swap(key, writes)
+        keys = [key, *(w[0] for w in writes)]
+        args: list[bytes | int] = [expected]
+        for _, value, ttl in writes:
+            args += [value, ttl]
+        return self._call("EVAL swap", lambda c: int(c.eval(SWAP_LUA, len(keys), *keys, *args))
+                          == 1)
 
     def delete(self, key: str) -> bool:
         """``DEL``: ``True`` if the key existed."""
