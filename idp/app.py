@@ -17,12 +17,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from idp.audit import Auditor, open_sink
 from idp.config import Config
 from idp.directory import Directory, open_directory
+from idp.errors import UnavailableError
 from idp.iam import IamModel
 from idp.keys import KeyRing, init_keys
 from idp.login.service import LoginService
 from idp.login.sessions import IdpSession, SessionManager
 from idp.login.throttle import Throttle
 from idp.store import Store, open_store
+from idp.store.epoch import StoreEpoch
 
 
 @dataclass
@@ -56,6 +58,7 @@ def build_components(config: Config, *, demo: bool = False, auditor: Auditor | N
         init_keys(config.keys.dir, common_name=config.issuer.split("://", 1)[1][:64])
     keys = KeyRing.load(config.keys.dir)
     store = store or open_store(config.store.url, socket_timeout=config.store.socket_timeout)
+    _start_epoch(store)
     directory = directory or open_directory(config.directory)
     auditor = auditor or Auditor(open_sink(config.audit.sink, config.audit.path))
     secret = config.secret_key.encode()
@@ -65,6 +68,15 @@ def build_components(config: Config, *, demo: bool = False, auditor: Auditor | N
     iam = IamModel.from_config(config.iam, config.issuer, demo=demo)
     return Components(config, store, directory, keys, auditor, sessions, throttle, login,
                       secret, iam, demo, extras={"roles_for": _roles_for(iam)})
+
+
+def _start_epoch(store: Store) -> None:
+    """Start the store's epoch now if it has none (see :mod:`idp.store.epoch`), so that only
+    what was issued before this start, not before the first replay check, is refused."""
+    try:
+        StoreEpoch(store).start()
+    except UnavailableError:
+        pass  # down at start: the first replay check starts it
 
 
 def _roles_for(iam: IamModel) -> Callable[[IdpSession], list[str]]:
