@@ -93,6 +93,9 @@ class FaultAfterRead:
     def ping(self) -> None:
         self.inner.ping()
 
+    def durability_warnings(self) -> list[str]:
+        return self.inner.durability_warnings()
+
     def close(self) -> None:
         self.inner.close()
 

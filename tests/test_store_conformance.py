@@ -348,6 +348,14 @@ def test_ping_answers(store: Store) -> None:
     store.ping()
 
 
+def test_durability_warnings_say_that_test_servers_keep_nothing(store: Store) -> None:
+    """Every backend the suite runs on loses its data when stopped (test servers have no
+    persistence): each says so, on every node of a Cluster."""
+    warnings = store.durability_warnings()
+    assert warnings and all(isinstance(w, str) for w in warnings)
+    assert any("memory store" in w or "appendonly is off" in w for w in warnings)
+
+
 def test_backend_satisfies_the_store_protocol(store: Store) -> None:
     assert isinstance(store, Store)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.redis_server import RedisServer
 from tests.fixtures.servers import free_port
 from tests.helpers import config, login, make_app
 
@@ -35,8 +36,75 @@ def test_backend_down_gives_503_login_page_and_readyz(tmp_path: Path, demo_keys_
     assert "temporarily unavailable" in body and "Traceback" not in body
     ready = client.get("/readyz")
     assert ready.status_code == 503
-    assert ready.json == {"status": "unavailable",
-                          "checks": {"store": "ok", "directory": "ok", down: "unreachable"}}
+    assert ready.json["status"] == "unavailable"
+    assert ready.json["checks"] == {"store": "ok", "directory": "ok", down: "unreachable"}
     assert client.get("/healthz").status_code == 200
     assert "alice-password" not in repr(sink.records)
+    comps.close()
+
+
+# -- /readyz on a real redis-server that misbehaves ---------------------------------------------
+
+AOF = ["--appendonly", "yes", "--appendfsync", "always"]
+
+
+def _ready(tmp_path: Path, keys: Path, server: RedisServer) -> tuple[int, dict[str, object]]:
+    app, comps, _ = make_app(config(tmp_path, keys, store={"url": server.url,
+                                                           "socket_timeout": 1.0}))
+    try:
+        r = app.test_client().get("/readyz")
+        return r.status_code, r.json
+    finally:
+        comps.close()
+
+
+@pytest.mark.redis
+def test_readyz_is_unavailable_while_redis_refuses_every_write(tmp_path: Path,
+                                                               demo_keys_dir: Path) -> None:
+    """maxmemory reached with noeviction: PING answers, every write is refused (OOM)."""
+    server = RedisServer(tmp_path / "redis", extra=AOF).start()
+    try:
+        assert _ready(tmp_path, demo_keys_dir, server) == (
+            200, {"status": "ok", "checks": {"store": "ok", "directory": "ok"}})
+        server.client().config_set("maxmemory", 1)
+        status, body = _ready(tmp_path, demo_keys_dir, server)
+        assert status == 503
+        assert body["checks"] == {"store": "refuses writes", "directory": "ok"}
+    finally:
+        server.stop()
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize(("extra", "expected"), [
+    pytest.param([], ["redis persistence: appendonly is off"], id="no persistence"),
+    pytest.param([*AOF, "--maxmemory-policy", "allkeys-lru"],
+                 ["redis maxmemory-policy `allkeys-lru` may evict"], id="evicting policy"),
+    pytest.param([*AOF, "--maxmemory-policy", "volatile-ttl"],
+                 ["redis maxmemory-policy `volatile-ttl` may evict"],
+                 id="volatile policy evicts our keys too: all have a TTL"),
+    pytest.param([*AOF, "--rename-command", "CONFIG", ""], [],
+                 id="CONFIG disabled: settings read with INFO"),
+    pytest.param(["--rename-command", "INFO", ""], ["redis: cannot read"],
+                 id="INFO disabled: said, still ready"),
+])
+def test_readyz_warns_of_redis_settings_that_may_lose_security_keys(
+    tmp_path: Path, demo_keys_dir: Path, extra: list[str], expected: list[str],
+) -> None:
+    server = RedisServer(tmp_path / "redis", extra=extra).start()
+    try:
+        status, body = _ready(tmp_path, demo_keys_dir, server)
+    finally:
+        server.stop()
+    assert status == 200 and body["status"] == "ok"
+    warnings = body.get("warnings", [])
+    assert isinstance(warnings, list) and len(warnings) == len(expected)
+    for text, start in zip(sorted(warnings), sorted(expected), strict=True):
+        assert text.startswith(start)
+
+
+def test_readyz_warns_that_the_memory_store_lives_in_one_process(tmp_path: Path,
+                                                                 demo_keys_dir: Path) -> None:
+    app, comps, _ = make_app(config(tmp_path, demo_keys_dir))
+    body = app.test_client().get("/readyz").json
+    assert body["status"] == "ok" and body["warnings"][0].startswith("memory store:")
     comps.close()

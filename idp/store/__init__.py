@@ -132,6 +132,11 @@ class Store(Protocol):
         """Raise :class:`StoreUnavailable` unless the backend answers."""
         ...
 
+    def durability_warnings(self) -> list[str]:
+        """What in the backend's settings may lose security keys (replay markers,
+        revocations, refresh tokens): no persistence, an eviction policy.  Empty when safe."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...

@@ -164,6 +164,11 @@ class MemoryStore:
     def ping(self) -> None:
         """Always answers: the store lives in this process."""
 
+    def durability_warnings(self) -> list[str]:
+        """The memory store forgets everything when its process stops."""
+        return ["memory store: sessions, tokens and replay markers are lost when this process "
+                "stops"]
+
     def close(self) -> None:
         """Drop every key."""
         with self._lock:

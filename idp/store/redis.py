@@ -367,6 +367,28 @@ class RedisStore:
         """``PING``; :class:`StoreUnavailable` unless the server answers."""
         self._call("PING", lambda c: c.ping())
 
+    def durability_warnings(self) -> list[str]:
+        """Persistence and eviction settings read with ``INFO`` (``CONFIG`` is often disabled
+        on managed Redis), on every primary of a Cluster.
+
+        Safe is ``aof_enabled:1`` and ``maxmemory_policy:noeviction``: snapshots alone lose
+        the writes since the last one, and every key here has a TTL, so ``volatile-*``
+        policies may evict any of them, like ``allkeys-*``."""
+        try:
+            replies = self._call("INFO", _info_per_node)
+        except StoreUnavailable:
+            return ["redis: cannot read its persistence and eviction settings (INFO refused)"]
+        warnings: list[str] = []
+        for info in replies:
+            if str(info.get("aof_enabled", "0")) != "1":
+                warnings.append("redis persistence: appendonly is off, a restart or crash "
+                                "loses replay markers, revocations and refresh tokens")
+            policy = str(info.get("maxmemory_policy", "unknown"))
+            if policy != "noeviction":
+                warnings.append(f"redis maxmemory-policy `{policy}` may evict replay markers "
+                                "and revocations: use noeviction")
+        return sorted(set(warnings))
+
     def close(self) -> None:
         """Close the connection pool(s)."""
         with self._lock:
@@ -378,6 +400,21 @@ class RedisStore:
                 self._on_close()
         except (RedisError, RedisClusterException, OSError):
             pass
+
+
+def _info_per_node(client: Client) -> list[dict[str, Any]]:
+    """``INFO persistence`` and ``INFO memory`` of the server, or of every Cluster primary."""
+    if isinstance(client, RedisCluster):
+        nodes = client.get_primaries()  # type: ignore[no-untyped-call]
+        per_node: list[dict[str, Any]] = []
+        for node in nodes:
+            info: dict[str, Any] = {}
+            for section in ("persistence", "memory"):
+                info.update(client.info(section, target_nodes=node))  # type: ignore[no-untyped-call]
+            per_node.append(info)
+        return per_node
+    merged: dict[str, Any] = {**client.info("persistence"), **client.info("memory")}
+    return [merged]
 
 
 def _opt_bytes(value: object) -> bytes | None:
