@@ -21,6 +21,7 @@ is one Lua script over keys of one hash slot.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -38,6 +39,7 @@ from idp.errors import ConfigError, StoreUnavailable
 from idp.store import Write, check_swap, check_ttl
 
 T = TypeVar("T")
+log = logging.getLogger("idp.store")
 Client = redis.Redis | RedisCluster
 
 DEFAULT_TIMEOUT = 2.0
@@ -311,8 +313,10 @@ class RedisStore:
             raise self._unavailable(op, exc) from exc
 
     def _unavailable(self, op: str, exc: BaseException) -> StoreUnavailable:
-        detail = self._scrub(f"{type(exc).__name__}: {exc}")
-        return StoreUnavailable(debug=f"redis {op} on {self.safe_url}: {detail}")
+        """The error, logged with its cause (scrubbed of secrets; the client sees neither)."""
+        debug = f"redis {op} on {self.safe_url}: {self._scrub(f'{type(exc).__name__}: {exc}')}"
+        log.error("store unavailable: %s", debug)
+        return StoreUnavailable(debug=debug)
 
     # -- the Store protocol ------------------------------------------------------------------
 
