@@ -38,6 +38,12 @@ def _scopes(raw: str | None, allowed: list[str], default: list[str]) -> list[str
     return asked
 
 
+def revoke_family(core: Core, family: str, left: int) -> None:
+    """Revoke a token family (RFC 9700 §4.14.2) for as long as any of its tokens can live:
+    the ``left`` seconds of the family, plus an access token issued at its very end."""
+    core.state.revoke_family(family, max(0, left) + core.config.access_token_ttl)
+
+
 def authorization_code(core: Core, client: Client, req: OAuthRequest) -> Grant:
     """Redeem a code once (RFC 6749 §4.1.3); a second use revokes what the first issued.
 
@@ -51,9 +57,9 @@ def authorization_code(core: Core, client: Client, req: OAuthRequest) -> Grant:
     if found is None or family is None:
         used = core.state.code_family(code)
         if used:
-            core.state.revoke_family(used, core.config.refresh_family_ttl)
+            revoke_family(core, *used)
             raise OAuthError("invalid_grant", "authorization code was already used",
-                             debug=f"code reuse: family {used} revoked")
+                             debug=f"code reuse: family {used[0]} revoked")
         raise OAuthError("invalid_grant", "invalid or expired authorization code")
     rec, spend = found
     if rec["client_id"] != client.client_id:
@@ -71,9 +77,9 @@ def authorization_code(core: Core, client: Client, req: OAuthRequest) -> Grant:
             raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
     now = core.now()
     refresh = client.allows_grant("refresh_token")
-    # remember the redemption as long as its tokens can live, to revoke them on reuse
+    # remember the redemption as long as the family lives, to revoke its tokens on reuse
     lifetime = core.config.refresh_family_ttl if refresh else core.config.access_token_ttl
-    spend = spend.marked(core.state.code_used(code, family, lifetime + core.config.code_ttl))
+    spend = spend.marked(core.state.code_used(code, family, lifetime))
     return Grant(client, rec["scope"], Grantee.from_json(rec["grantee"]), rec.get("nonce"),
                  family, now + core.config.refresh_family_ttl, refresh, spend)
 
@@ -88,16 +94,16 @@ def refresh_token(core: Core, client: Client, req: OAuthRequest) -> Grant:
         raise invalid_request("missing `refresh_token`")
     found = core.state.read_refresh(token)
     if found is None:
-        family = core.state.used_refresh_family(token)
-        if family:
-            core.state.revoke_family(family, core.config.refresh_family_ttl)
+        used = core.state.used_refresh_family(token)
+        if used:
+            revoke_family(core, *used)
             raise OAuthError("invalid_grant", "refresh token was already used",
-                             debug=f"refresh reuse: family {family} revoked")
+                             debug=f"refresh reuse: family {used[0]} revoked")
         raise OAuthError("invalid_grant", "invalid or expired refresh token")
     rec, spend = found
     now = core.now()
     if rec["client_id"] != client.client_id:
-        core.state.revoke_family(rec["fid"], core.config.refresh_family_ttl)
+        revoke_family(core, rec["fid"], rec["fexp"] - now)
         raise OAuthError("invalid_grant", "refresh token was issued to another client")
     if core.state.family_revoked(rec["fid"]):
         raise OAuthError("invalid_grant", "refresh token was revoked")

@@ -108,9 +108,13 @@ class OidcState:
         """The marker of a redeemed code (its family), written when it is spent."""
         return family_key("codeused", code), family.encode(), max(1, ttl)
 
-    def code_family(self, code: str) -> str | None:
-        raw = self.store.get(family_key("codeused", code))
-        return raw.decode() if raw else None
+    def code_family(self, code: str) -> tuple[str, int] | None:
+        """The family a redeemed code started, and the seconds its marker has left."""
+        return self._marker(family_key("codeused", code))
+
+    def _marker(self, k: str) -> tuple[str, int] | None:
+        raw = self.store.get(k)
+        return (raw.decode(), self.store.ttl(k) or 1) if raw else None
 
     # refresh-token families ------------------------------------------------------------
     def refresh_write(self, token: str, record: dict[str, Any], ttl: int) -> Write:
@@ -128,9 +132,10 @@ class OidcState:
         """The marker of a rotated-out refresh token, written when it is spent."""
         return family_key("rtused", token), family.encode(), max(1, ttl)
 
-    def used_refresh_family(self, token: str) -> str | None:
-        raw = self.store.get(family_key("rtused", token))
-        return raw.decode() if raw else None
+    def used_refresh_family(self, token: str) -> tuple[str, int] | None:
+        """The family of a rotated-out token, and the seconds its marker (the family) has
+        left."""
+        return self._marker(family_key("rtused", token))
 
     def revoke_family(self, family: str, ttl: int) -> None:
         self.store.set(key("famrev", family), b"1", max(1, ttl))

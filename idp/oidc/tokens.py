@@ -84,7 +84,8 @@ def issue(core: Core, g: Grant) -> dict[str, Any]:
     if not core.state.commit(g.spend, writes):
         # spent between our read and now: a concurrent redemption is a reuse (RFC 9700 §4.14.2)
         if g.family:
-            core.state.revoke_family(g.family, core.config.refresh_family_ttl)
+            core.state.revoke_family(g.family, max(0, g.family_expires - core.now())
+                                     + core.config.access_token_ttl)
         raise OAuthError("invalid_grant", "the grant was already used",
                          debug=f"concurrent redemption: family {g.family} revoked")
     return body
