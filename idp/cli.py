@@ -107,6 +107,11 @@ def _run_gunicorn(config: Config, bind: str, workers: int, threads: int,
             for k, v in opts.items():
                 if v is not None:
                     self.cfg.set(k, v)
+            # gunicorn >= 24 opens a control socket at one path per user (~/.gunicorn): a
+            # second instance on the host would take it over.  Nothing here uses it (signals
+            # do: HUP, TERM, TTIN/TTOU).
+            if "control_socket_disable" in self.cfg.settings:
+                self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
             return create_app(config)
