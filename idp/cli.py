@@ -30,6 +30,23 @@ def _load(path: str) -> Config:
         sys.exit(2)
 
 
+def _checked(path: str) -> Config:
+    """Load a config and run every check ``idp serve`` runs (:func:`idp.app.check_config`);
+    print every problem at once and exit 2 if there are any."""
+    from idp.app import check_config
+
+    config = _load(path)
+    report = check_config(config)
+    for warning in report.warnings:
+        click.echo(f"{path}: warning: {warning}", err=True)
+    if report.problems:
+        click.echo(f"{path}: {len(report.problems)} problem(s)", err=True)
+        for problem in report.problems:
+            click.echo(f"  - {problem}", err=True)
+        sys.exit(2)
+    return config
+
+
 @click.group()
 @click.version_option(package_name="idp")
 def main() -> None:
@@ -44,8 +61,9 @@ def config_group() -> None:
 @config_group.command("check")
 @click.argument("file", type=click.Path(dir_okay=False))
 def config_check(file: str) -> None:
-    """Validate FILE and report every problem at once (exit 2 when there are any)."""
-    _load(file)
+    """Validate FILE as ``idp serve`` does and report every problem at once (exit 2 when
+    there are any): the file, keys, store URL, directory, IAM model, metadata, clients."""
+    _checked(file)
     click.echo(f"{file}: ok")
 
 
@@ -67,7 +85,7 @@ def serve(config_path: str, bind: str, workers: int, server: str, threads: int,
     problems)."""
     from idp.app import create_app
 
-    config = _load(config_path)
+    config = _checked(config_path)
     if bool(certfile) != bool(keyfile):
         raise click.UsageError("--certfile and --keyfile go together")
     if workers > 1 and config.store.url.startswith("memory://"):
@@ -279,6 +297,10 @@ def sts_revoke_sessions(config_path: str, before: datetime | None, role_arn: str
     from idp.sts.credentials import CredentialStore
 
     config = _load(config_path)
+    if config.store.url.lower().startswith("memory://"):
+        raise click.ClickException(
+            "the memory:// store lives inside the running idp process: this command cannot "
+            "reach it (use a Redis store shared by the server and this command)")
     try:
         IamModel.from_config(config.iam, config.issuer).role(role_arn)
     except IdpError as exc:
