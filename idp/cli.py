@@ -9,7 +9,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -20,14 +20,18 @@ from idp.iam.cli import policy
 from idp.keys import init_keys, list_keys, rotate_keys
 
 
+def _report(path: str, problems: list[str]) -> NoReturn:
+    click.echo(f"{path}: {len(problems)} problem(s)", err=True)
+    for problem in problems:
+        click.echo(f"  - {problem}", err=True)
+    sys.exit(2)
+
+
 def _load(path: str) -> Config:
     try:
         return load_config(path)
     except ConfigError as exc:
-        click.echo(f"{path}: {len(exc.problems)} problem(s)", err=True)
-        for problem in exc.problems:
-            click.echo(f"  - {problem}", err=True)
-        sys.exit(2)
+        _report(path, exc.problems)
 
 
 def _checked(path: str) -> Config:
@@ -40,10 +44,7 @@ def _checked(path: str) -> Config:
     for warning in report.warnings:
         click.echo(f"{path}: warning: {warning}", err=True)
     if report.problems:
-        click.echo(f"{path}: {len(report.problems)} problem(s)", err=True)
-        for problem in report.problems:
-            click.echo(f"  - {problem}", err=True)
-        sys.exit(2)
+        _report(path, report.problems)
     return config
 
 
@@ -206,15 +207,28 @@ def without_process_env(app: Any) -> Any:
 @click.option("--keys-dir", default="keys", show_default=True, type=click.Path(file_okay=False))
 @click.option("--metadata-dir", "metadata_dirs", multiple=True, envvar="IDP_METADATA_DIR",
               type=click.Path(file_okay=False), help="more SP metadata (repeatable)")
-def demo(host: str, port: int, keys_dir: str, metadata_dirs: tuple[str, ...]) -> None:
+@click.option("--config", "overlay", type=click.Path(dir_okay=False, exists=True),
+              help="YAML adding SPs (metadata_dirs), users, OIDC clients, or setting iam, "
+              "saml, sts, login, session")
+def demo(host: str, port: int, keys_dir: str, metadata_dirs: tuple[str, ...],
+         overlay: str | None) -> None:
     """Run the embedded demo: no Redis, no LDAP, demo users and clients."""
     from werkzeug.serving import run_simple
 
-    from idp.app import create_app
+    from idp.app import check_config, create_app
     from idp.demo import DEMO_LOGINS, demo_config
 
     dirs = [Path("metadata"), *(Path(d) for d in metadata_dirs)]
-    config = demo_config(port, host=host, keys_dir=Path(keys_dir), metadata_dirs=dirs)
+    try:
+        config = demo_config(port, host=host, keys_dir=Path(keys_dir), metadata_dirs=dirs,
+                             overlay=Path(overlay) if overlay else None)
+    except ConfigError as exc:
+        _report(overlay or "demo", exc.problems)
+    report = check_config(config, demo=True)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if report.problems:
+        _report(overlay or "demo", report.problems)
     app = create_app(config, demo=True)
     base = config.issuer
     click.echo(f"idp demo on {base}  (demo credentials: for the demo only)")

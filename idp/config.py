@@ -419,7 +419,16 @@ def _resolve_paths(config: Config, base: Path) -> Config:
     if d.ldap is not None and d.ldap.ca_file is not None:
         ldap = d.ldap.model_copy(update={"ca_file": rel(d.ldap.ca_file)})
         d = d.model_copy(update={"ldap": ldap})
+    iam = config.iam.model_copy(update={
+        "saml_providers": [p.model_copy(update={"metadata_file": rel(p.metadata_file)})
+                           if p.metadata_file is not None else p
+                           for p in config.iam.saml_providers],
+        "oidc_providers": [p.model_copy(update={"jwks_file": rel(p.jwks_file)})
+                           if p.jwks_file is not None else p
+                           for p in config.iam.oidc_providers],
+    })
     return config.model_copy(update={
+        "iam": iam,
         "directory": d,
         "keys": config.keys.model_copy(update={"dir": rel(config.keys.dir)}),
         "audit": config.audit.model_copy(update={"path": rel(config.audit.path)}),
