@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from idp import metrics
 from idp.audit import Auditor, open_sink
 from idp.config import Config
 from idp.directory import Directory, open_directory
@@ -189,4 +190,6 @@ def create_app(config: Config, components: Components | None = None, *,
     saml_web.init_app(app, comps)
     oidc_web.init_app(app, comps)
     sts_web.init_app(app, comps)
+    if config.metrics.enabled:
+        metrics.install(app, config.metrics)  # last: around the direct WSGI paths too
     return app

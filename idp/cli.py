@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,6 +98,8 @@ def serve(config_path: str, bind: str, workers: int, server: str, threads: int,
     host, sep, port = bind.rpartition(":")
     if server == "granian" and (not sep or not port.isdigit() or not 0 < int(port) < 65536):
         raise click.UsageError("--bind is HOST:PORT for granian")
+    if config.metrics.enabled:
+        _metrics_dir()
     try:
         create_app(config).extensions["idp"].close()  # fail fast, in the master, on bad keys
     except IdpError as exc:
@@ -104,6 +109,18 @@ def serve(config_path: str, bind: str, workers: int, server: str, threads: int,
                      workers, threads, certfile, keyfile)
     else:
         _run_gunicorn(config, bind, workers, threads, certfile, keyfile)
+
+
+def _metrics_dir() -> None:
+    """Every worker writes its metrics to files in one folder of this instance, which
+    ``/metrics`` adds up (``prometheus_client`` multiprocess mode); set before any worker
+    starts, removed at exit.  A folder the operator names is used as it is."""
+    from idp.metrics import MULTIPROC_ENV
+
+    if not os.environ.get(MULTIPROC_ENV):
+        folder = tempfile.mkdtemp(prefix="idp-metrics-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        os.environ[MULTIPROC_ENV] = folder
 
 
 # seconds a stopping server gives its workers to finish their requests before killing them

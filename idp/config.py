@@ -9,13 +9,14 @@ section (``config.store``, ``config.directory``…).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from idp.errors import ConfigError
 
@@ -135,6 +136,23 @@ class AuditConfig(Section):
 class WebConfig(Section):
     trusted_proxies: int = Field(0, ge=0, le=5, description="X-Forwarded-* hops to trust")
     max_form_bytes: int = Field(256 * 1024, ge=1024, le=16 * 1024 * 1024)
+
+
+class MetricsConfig(Section):
+    """``GET /metrics`` in the Prometheus text format (off unless enabled)."""
+
+    enabled: bool = False
+    token: str | None = Field(None, min_length=16,
+                              description="bearer token that opens /metrics from anywhere")
+    networks: list[str] = Field(["127.0.0.1/32", "::1/128"],
+                                description="client networks that need no token")
+
+    @field_validator("networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for net in value:
+            ipaddress.ip_network(net, strict=False)  # ValueError names the bad one
+        return value
 
 
 _IAM_NAME = r"^[\w+=,.@-]{1,128}$"
@@ -347,6 +365,7 @@ class Config(Section):
     login: LoginConfig = LoginConfig()
     audit: AuditConfig = AuditConfig()
     web: WebConfig = WebConfig()
+    metrics: MetricsConfig = MetricsConfig()
     metadata_dirs: list[Path] = [Path("metadata")]
     iam: IamConfig = IamConfig()
     saml: SamlConfig = SamlConfig()

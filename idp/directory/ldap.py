@@ -26,6 +26,7 @@ from ldap3 import BASE, NONE, SIMPLE, SUBTREE, SYNC, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.dn import parse_dn
 
+from idp import metrics
 from idp.config import LdapConfig
 from idp.directory import MAX_PASSWORD, Identity, valid_username
 from idp.errors import AuthenticationFailed, ConfigError, DirectoryUnavailable
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 def _down(debug: str) -> DirectoryUnavailable:
     """A :class:`DirectoryUnavailable`, logged with its cause (the client sees neither)."""
     log.error("directory unavailable: %s", debug)
+    metrics.directory_error()
     return DirectoryUnavailable(debug=debug)
 
 T = TypeVar("T")

@@ -35,6 +35,7 @@ from redis.exceptions import RedisClusterException, RedisError, ResponseError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
+from idp import metrics
 from idp.errors import ConfigError, StoreUnavailable
 from idp.store import Write, check_swap, check_ttl
 
@@ -316,6 +317,7 @@ class RedisStore:
         """The error, logged with its cause (scrubbed of secrets; the client sees neither)."""
         debug = f"redis {op} on {self.safe_url}: {self._scrub(f'{type(exc).__name__}: {exc}')}"
         log.error("store unavailable: %s", debug)
+        metrics.store_error(op)
         return StoreUnavailable(debug=debug)
 
     # -- the Store protocol ------------------------------------------------------------------
