@@ -106,8 +106,9 @@ def check_config(config: Config, *, demo: bool = False) -> ConfigReport:
         except IdpError as exc:
             report.problems.append(f"{name}: {exc.description}"
                                    + (f" ({exc.debug})" if exc.debug else ""))
-        except (OSError, ValueError) as exc:
-            report.problems.append(f"{name}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a library's own error is a problem too
+            report.problems.append(f"{name}: {exc}" if isinstance(exc, OSError | ValueError)
+                                   else f"{name}: {type(exc).__name__}: {exc}")
         return None
 
     keys_dir = config.keys.dir

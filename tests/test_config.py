@@ -196,3 +196,24 @@ iam: {accounts: [{id: "111122223333"}], roles: [{name: Dev}]}
     assert result.exit_code != 0
     assert "memory:// store lives inside the running idp process" in result.output
     assert "revoked" not in result.output
+
+
+def test_config_check_reports_a_library_error_as_a_problem_not_a_traceback(
+        tmp_path: Path) -> None:
+    """An OIDC client with an empty key set made `idp serve` die with a traceback."""
+    from idp.demo import USERS_FILE
+
+    path = tmp_path / "idp.yaml"
+    path.write_text(f"""
+issuer: http://127.0.0.1:8000
+secret_key: 0123456789abcdef0123456789abcdef
+directory: {{type: file, file: {{path: {USERS_FILE}}}}}
+oidc:
+  clients:
+    - client_id: signer
+      token_endpoint_auth_method: private_key_jwt
+      jwks: {{keys: []}}
+""")
+    result = CliRunner().invoke(main, ["config", "check", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "oidc.clients:" in result.output and "Traceback" not in result.output
