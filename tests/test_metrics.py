@@ -140,3 +140,25 @@ metrics: {{enabled: true}}
         assert len(writers) >= 2, f"both workers answered and counted: {writers}"
     assert value(text, "idp_http_requests_total", endpoint="/healthz", status="200") == sent
     assert value(text, "idp_http_requests_total", endpoint="/oauth2/token", status="401") == 5
+
+
+def test_grafana_dashboard_queries_only_metrics_the_idp_exports(tmp_path: Path,
+                                                                demo_keys_dir: Path) -> None:
+    """deploy/grafana-dashboard.json: every series it graphs is in a real scrape."""
+    import json
+
+    app, comps, _ = make_app(config(tmp_path, demo_keys_dir, metrics={"enabled": True}))
+    client = app.test_client()
+    login(client, "alice", "alice-password")
+    from idp import metrics
+
+    metrics.store_error("GET")
+    metrics.directory_error()
+    text = client.get("/metrics").get_data(as_text=True)
+    comps.close()
+    exported = {m.group(1) for m in re.finditer(r"^([a-z_]+)[ {]", text, re.M)}
+    dashboard = json.loads((Path(__file__).parents[1] / "deploy" /
+                            "grafana-dashboard.json").read_text())
+    queried = {name for panel in dashboard["panels"] for target in panel["targets"]
+               for name in re.findall(r"\b(idp_[a-z_]+)", target["expr"])}
+    assert queried and queried <= exported, queried - exported
