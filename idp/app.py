@@ -6,6 +6,7 @@ sink) once per process; :func:`create_app` registers the blueprints of ``idp.web
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,15 +15,19 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from idp import metrics
 from idp.audit import Auditor, open_sink
 from idp.config import Config
 from idp.directory import Directory, open_directory
+from idp.errors import ConfigError, IdpError, UnavailableError
 from idp.iam import IamModel
+from idp.iam.model import SamlProvider
 from idp.keys import KeyRing, init_keys
 from idp.login.service import LoginService
 from idp.login.sessions import IdpSession, SessionManager
 from idp.login.throttle import Throttle
 from idp.store import Store, open_store
+from idp.store.epoch import StoreEpoch
 
 
 @dataclass
@@ -56,6 +61,7 @@ def build_components(config: Config, *, demo: bool = False, auditor: Auditor | N
         init_keys(config.keys.dir, common_name=config.issuer.split("://", 1)[1][:64])
     keys = KeyRing.load(config.keys.dir)
     store = store or open_store(config.store.url, socket_timeout=config.store.socket_timeout)
+    _start_epoch(store)
     directory = directory or open_directory(config.directory)
     auditor = auditor or Auditor(open_sink(config.audit.sink, config.audit.path))
     secret = config.secret_key.encode()
@@ -65,6 +71,84 @@ def build_components(config: Config, *, demo: bool = False, auditor: Auditor | N
     iam = IamModel.from_config(config.iam, config.issuer, demo=demo)
     return Components(config, store, directory, keys, auditor, sessions, throttle, login,
                       secret, iam, demo, extras={"roles_for": _roles_for(iam)})
+
+
+@dataclass
+class ConfigReport:
+    """What :func:`check_config` found: ``problems`` stop ``idp serve``; ``warnings`` (SAML
+    metadata files it skips) do not."""
+
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_config(config: Config, *, demo: bool = False) -> ConfigReport:
+    """Every problem ``idp serve`` would refuse to start with, in one pass: ``idp config
+    check`` and ``idp serve`` both run this (STYLE.md §7: every problem reported at once).
+
+    Checks, each on its own so that one failure hides no other: signing keys, the store URL,
+    the directory (the users file is read and validated), the audit file's folder, the IAM
+    model (references, policy documents, mappings), the SAML providers' metadata and
+    certificates, the OIDC clients, and the service providers' metadata (skipped files are
+    warnings, as ``serve`` skips them).  Nothing is written and no server is contacted.
+    """
+    from idp.oidc.clients import ClientRegistry
+    from idp.saml.metadata import aws_sp, load_metadata
+    from idp.sts.saml import CertCache
+
+    report = ConfigReport()
+
+    def stage(name: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except ConfigError as exc:
+            report.problems.extend(exc.problems)
+        except IdpError as exc:
+            report.problems.append(f"{name}: {exc.description}"
+                                   + (f" ({exc.debug})" if exc.debug else ""))
+        except Exception as exc:  # noqa: BLE001 - a library's own error is a problem too
+            report.problems.append(f"{name}: {exc}" if isinstance(exc, OSError | ValueError)
+                                   else f"{name}: {type(exc).__name__}: {exc}")
+        return None
+
+    keys_dir = config.keys.dir
+    fresh = config.keys.generate and not (keys_dir / "keys.json").exists()
+    keys = None if fresh else stage("keys", lambda: KeyRing.load(keys_dir))
+    stage("store.url", lambda: open_store(config.store.url).close())
+    stage("directory", lambda: open_directory(config.directory).close())
+    if config.audit.sink == "file" and config.audit.path is not None:
+        folder = config.audit.path.resolve().parent
+        if not folder.is_dir():
+            report.problems.append(f"audit.path: folder `{folder}` does not exist")
+    stage("iam", lambda: IamModel.from_config(config.iam, config.issuer, demo=demo))
+    # each SAML provider's metadata on its own, even when the model has other problems; keys
+    # are read only for a provider without metadata (this IdP), which is not checked here
+    certs = CertCache(keys, config.issuer + "/saml/metadata")  # type: ignore[arg-type]
+    for i, sc in enumerate(config.iam.saml_providers):
+        if sc.metadata_xml is not None or sc.metadata_file is not None:
+            provider = SamlProvider(f"saml_providers[{i}]", sc.name, "", sc.metadata_file,
+                                    sc.metadata_xml)
+            stage(f"iam.saml_providers[{i}] `{sc.name}` metadata",
+                  functools.partial(_provider_keys, certs, provider))
+    stage("oidc.clients", lambda: ClientRegistry(config.oidc.clients))
+    loaded = load_metadata(config.metadata_dirs, builtin=[aws_sp(config.issuer)])
+    report.warnings.extend(f"SAML metadata skipped: {p}" for p in loaded.problems)
+    return report
+
+
+def _provider_keys(certs: Any, provider: Any) -> None:
+    """Parse a SAML provider's metadata and load its certificates, as the STS will."""
+    if not certs.for_provider(provider)[1]:
+        raise ValueError("no usable signing certificate")
+
+
+def _start_epoch(store: Store) -> None:
+    """Start the store's epoch now if it has none (see :mod:`idp.store.epoch`), so that only
+    what was issued before this start, not before the first replay check, is refused."""
+    try:
+        StoreEpoch(store).start()
+    except UnavailableError:
+        pass  # down at start: the first replay check starts it
 
 
 def _roles_for(iam: IamModel) -> Callable[[IdpSession], list[str]]:
@@ -109,4 +193,6 @@ def create_app(config: Config, components: Components | None = None, *,
     oidc_web.init_app(app, comps)
     sts_web.init_app(app, comps)
     sso_web.init_app(app, comps)
+    if config.metrics.enabled:
+        metrics.install(app, config.metrics)  # last: around the direct WSGI paths too
     return app

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -20,14 +23,32 @@ from idp.iam.cli import policy
 from idp.keys import init_keys, list_keys, rotate_keys
 
 
+def _report(path: str, problems: list[str]) -> NoReturn:
+    click.echo(f"{path}: {len(problems)} problem(s)", err=True)
+    for problem in problems:
+        click.echo(f"  - {problem}", err=True)
+    sys.exit(2)
+
+
 def _load(path: str) -> Config:
     try:
         return load_config(path)
     except ConfigError as exc:
-        click.echo(f"{path}: {len(exc.problems)} problem(s)", err=True)
-        for problem in exc.problems:
-            click.echo(f"  - {problem}", err=True)
-        sys.exit(2)
+        _report(path, exc.problems)
+
+
+def _checked(path: str) -> Config:
+    """Load a config and run every check ``idp serve`` runs (:func:`idp.app.check_config`);
+    print every problem at once and exit 2 if there are any."""
+    from idp.app import check_config
+
+    config = _load(path)
+    report = check_config(config)
+    for warning in report.warnings:
+        click.echo(f"{path}: warning: {warning}", err=True)
+    if report.problems:
+        _report(path, report.problems)
+    return config
 
 
 @click.group()
@@ -44,8 +65,9 @@ def config_group() -> None:
 @config_group.command("check")
 @click.argument("file", type=click.Path(dir_okay=False))
 def config_check(file: str) -> None:
-    """Validate FILE and report every problem at once (exit 2 when there are any)."""
-    _load(file)
+    """Validate FILE as ``idp serve`` does and report every problem at once (exit 2 when
+    there are any): the file, keys, store URL, directory, IAM model, metadata, clients."""
+    _checked(file)
     click.echo(f"{file}: ok")
 
 
@@ -67,7 +89,7 @@ def serve(config_path: str, bind: str, workers: int, server: str, threads: int,
     problems)."""
     from idp.app import create_app
 
-    config = _load(config_path)
+    config = _checked(config_path)
     if bool(certfile) != bool(keyfile):
         raise click.UsageError("--certfile and --keyfile go together")
     if workers > 1 and config.store.url.startswith("memory://"):
@@ -76,6 +98,8 @@ def serve(config_path: str, bind: str, workers: int, server: str, threads: int,
     host, sep, port = bind.rpartition(":")
     if server == "granian" and (not sep or not port.isdigit() or not 0 < int(port) < 65536):
         raise click.UsageError("--bind is HOST:PORT for granian")
+    if config.metrics.enabled:
+        _metrics_dir()
     try:
         create_app(config).extensions["idp"].close()  # fail fast, in the master, on bad keys
     except IdpError as exc:
@@ -85,6 +109,18 @@ def serve(config_path: str, bind: str, workers: int, server: str, threads: int,
                      workers, threads, certfile, keyfile)
     else:
         _run_gunicorn(config, bind, workers, threads, certfile, keyfile)
+
+
+def _metrics_dir() -> None:
+    """Every worker writes its metrics to files in one folder of this instance, which
+    ``/metrics`` adds up (``prometheus_client`` multiprocess mode); set before any worker
+    starts, removed at exit.  A folder the operator names is used as it is."""
+    from idp.metrics import MULTIPROC_ENV
+
+    if not os.environ.get(MULTIPROC_ENV):
+        folder = tempfile.mkdtemp(prefix="idp-metrics-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        os.environ[MULTIPROC_ENV] = folder
 
 
 # seconds a stopping server gives its workers to finish their requests before killing them
@@ -111,6 +147,11 @@ def _run_gunicorn(config: Config, bind: str, workers: int, threads: int,
             for k, v in opts.items():
                 if v is not None:
                     self.cfg.set(k, v)
+            # gunicorn >= 24 opens a control socket at one path per user (~/.gunicorn): a
+            # second instance on the host would take it over.  Nothing here uses it (signals
+            # do: HUP, TERM, TTIN/TTOU).
+            if "control_socket_disable" in self.cfg.settings:
+                self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
             return create_app(config)
@@ -187,15 +228,28 @@ def without_process_env(app: Any) -> Any:
 @click.option("--keys-dir", default="keys", show_default=True, type=click.Path(file_okay=False))
 @click.option("--metadata-dir", "metadata_dirs", multiple=True, envvar="IDP_METADATA_DIR",
               type=click.Path(file_okay=False), help="more SP metadata (repeatable)")
-def demo(host: str, port: int, keys_dir: str, metadata_dirs: tuple[str, ...]) -> None:
+@click.option("--config", "overlay", type=click.Path(dir_okay=False, exists=True),
+              help="YAML adding SPs (metadata_dirs), users, OIDC clients, or setting iam, "
+              "saml, sts, login, session")
+def demo(host: str, port: int, keys_dir: str, metadata_dirs: tuple[str, ...],
+         overlay: str | None) -> None:
     """Run the embedded demo: no Redis, no LDAP, demo users and clients."""
     from werkzeug.serving import run_simple
 
-    from idp.app import create_app
+    from idp.app import check_config, create_app
     from idp.demo import DEMO_LOGINS, demo_config
 
     dirs = [Path("metadata"), *(Path(d) for d in metadata_dirs)]
-    config = demo_config(port, host=host, keys_dir=Path(keys_dir), metadata_dirs=dirs)
+    try:
+        config = demo_config(port, host=host, keys_dir=Path(keys_dir), metadata_dirs=dirs,
+                             overlay=Path(overlay) if overlay else None)
+    except ConfigError as exc:
+        _report(overlay or "demo", exc.problems)
+    report = check_config(config, demo=True)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if report.problems:
+        _report(overlay or "demo", report.problems)
     app = create_app(config, demo=True)
     base = config.issuer
     click.echo(f"idp demo on {base}  (demo credentials: for the demo only)")
@@ -282,6 +336,10 @@ def sts_revoke_sessions(config_path: str, before: datetime | None, role_arn: str
     from idp.sts.credentials import CredentialStore
 
     config = _load(config_path)
+    if config.store.url.lower().startswith("memory://"):
+        raise click.ClickException(
+            "the memory:// store lives inside the running idp process: this command cannot "
+            "reach it (use a Redis store shared by the server and this command)")
     try:
         IamModel.from_config(config.iam, config.issuer).role(role_arn)
     except IdpError as exc:

@@ -9,13 +9,14 @@ section (``config.store``, ``config.directory``…).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from idp.errors import ConfigError
 
@@ -135,6 +136,23 @@ class AuditConfig(Section):
 class WebConfig(Section):
     trusted_proxies: int = Field(0, ge=0, le=5, description="X-Forwarded-* hops to trust")
     max_form_bytes: int = Field(256 * 1024, ge=1024, le=16 * 1024 * 1024)
+
+
+class MetricsConfig(Section):
+    """``GET /metrics`` in the Prometheus text format (off unless enabled)."""
+
+    enabled: bool = False
+    token: str | None = Field(None, min_length=16,
+                              description="bearer token that opens /metrics from anywhere")
+    networks: list[str] = Field(["127.0.0.1/32", "::1/128"],
+                                description="client networks that need no token")
+
+    @field_validator("networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for net in value:
+            ipaddress.ip_network(net, strict=False)  # ValueError names the bad one
+        return value
 
 
 _IAM_NAME = r"^[\w+=,.@-]{1,128}$"
@@ -348,6 +366,7 @@ class Config(Section):
     login: LoginConfig = LoginConfig()
     audit: AuditConfig = AuditConfig()
     web: WebConfig = WebConfig()
+    metrics: MetricsConfig = MetricsConfig()
     metadata_dirs: list[Path] = [Path("metadata")]
     iam: IamConfig = IamConfig()
     saml: SamlConfig = SamlConfig()
@@ -420,7 +439,16 @@ def _resolve_paths(config: Config, base: Path) -> Config:
     if d.ldap is not None and d.ldap.ca_file is not None:
         ldap = d.ldap.model_copy(update={"ca_file": rel(d.ldap.ca_file)})
         d = d.model_copy(update={"ldap": ldap})
+    iam = config.iam.model_copy(update={
+        "saml_providers": [p.model_copy(update={"metadata_file": rel(p.metadata_file)})
+                           if p.metadata_file is not None else p
+                           for p in config.iam.saml_providers],
+        "oidc_providers": [p.model_copy(update={"jwks_file": rel(p.jwks_file)})
+                           if p.jwks_file is not None else p
+                           for p in config.iam.oidc_providers],
+    })
     return config.model_copy(update={
+        "iam": iam,
         "directory": d,
         "keys": config.keys.model_copy(update={"dir": rel(config.keys.dir)}),
         "audit": config.audit.model_copy(update={"path": rel(config.audit.path)}),

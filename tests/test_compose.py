@@ -33,6 +33,23 @@ def test_compose_has_idp_redis_openldap_and_keys_volume() -> None:
     assert services["idp"]["command"][:2] == ["idp", "serve"]
 
 
+def _flag(command: list[str], name: str) -> str | None:
+    return command[command.index(name) + 1] if name in command else None
+
+
+def test_redis_keeps_security_keys_across_restarts_and_never_evicts_them() -> None:
+    """Replay markers and revocations lost in a restart would let a used assertion in again;
+    an evicting policy would drop them under memory pressure."""
+    redis = _compose()["services"]["redis"]
+    command = redis["command"]
+    assert _flag(command, "--appendonly") == "yes"
+    assert _flag(command, "--appendfsync") == "always"
+    assert _flag(command, "--maxmemory-policy") == "noeviction"
+    assert _flag(command, "--save") != "", "no snapshot-only setup"
+    assert any(v.endswith(":/data") for v in redis["volumes"]), "the AOF on a volume"
+    assert "redis-data" in _compose()["volumes"]
+
+
 def test_mounted_config_validates_and_points_at_the_compose_services() -> None:
     mounts = dict(v.split(":")[:2] for v in _compose()["services"]["idp"]["volumes"])
     config_src = next(src for src, dst in mounts.items() if dst == "/etc/idp/config.yaml")

@@ -126,3 +126,94 @@ def test_policy_variables_and_lowercase_templates_are_not_environment_references
     doc = cfg.iam.policies[0].document
     assert doc["Statement"][0]["Resource"] == "arn:aws:s3:::b/${aws:username}/*"
     assert cfg.iam.mapping[0].principal_tags == {"Email": "${email}"}
+
+
+# -- `idp config check` runs exactly what `idp serve` checks, in one pass ----------------------
+
+SERVE_REFUSES = """
+issuer: http://127.0.0.1:8000
+secret_key: 0123456789abcdef0123456789abcdef
+store: {url: "redis://127.0.0.1:6379/0"}
+directory: {type: file, file: {path: missing-users.yaml}}
+keys: {dir: no-keys, generate: false}
+audit: {sink: file, path: no-such-folder/audit.log}
+iam:
+  accounts: [{id: "111122223333"}]
+  roles: [{name: Dev, managed_policies: [Missing]}]
+  saml_providers: [{name: corp, metadata_file: no-such-metadata.xml}]
+  mapping: [{role: Nobody, everyone: true}]
+"""
+EVERY_STAGE = {
+    "keys": "keys: no signing keys",
+    "directory": "missing-users.yaml: cannot read",
+    "audit folder": "audit.path: folder",
+    "iam reference": "iam.roles[0].managed_policies: no policy `Missing`",
+    "iam mapping": "iam.mapping[0].role: no role `Nobody`",
+    "saml provider metadata": "iam.saml_providers[0] `corp` metadata: ",
+}
+
+
+def test_config_check_reports_every_problem_serve_refuses_in_one_pass(tmp_path: Path) -> None:
+    path = tmp_path / "idp.yaml"
+    path.write_text(SERVE_REFUSES)
+    checked = CliRunner().invoke(main, ["config", "check", str(path)])
+    assert checked.exit_code == 2, checked.output
+    assert f"{len(EVERY_STAGE)} problem(s)" in checked.output, checked.output
+    for stage, text in EVERY_STAGE.items():
+        assert text in checked.output, f"{stage}: {checked.output}"
+    served = CliRunner().invoke(main, ["serve", "--config", str(path)])
+    assert served.exit_code == 2
+    assert served.output == checked.output, "serve refuses with the very same report"
+
+
+def test_config_check_says_ok_for_a_config_serve_accepts(tmp_path: Path) -> None:
+    from idp.demo import USERS_FILE
+
+    path = tmp_path / "idp.yaml"
+    path.write_text(f"""
+issuer: http://127.0.0.1:8000
+secret_key: 0123456789abcdef0123456789abcdef
+directory: {{type: file, file: {{path: {USERS_FILE}}}}}
+keys: {{dir: keys, generate: true}}
+""")
+    result = CliRunner().invoke(main, ["config", "check", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith("ok")
+    assert not (tmp_path / "keys").exists(), "checking writes nothing"
+
+
+def test_revoke_sessions_refuses_a_memory_store_it_cannot_reach(tmp_path: Path) -> None:
+    path = tmp_path / "idp.yaml"
+    path.write_text("""
+issuer: http://127.0.0.1:8000
+secret_key: 0123456789abcdef0123456789abcdef
+store: {url: "memory://"}
+directory: {type: file, file: {path: users.yaml}}
+iam: {accounts: [{id: "111122223333"}], roles: [{name: Dev}]}
+""")
+    result = CliRunner().invoke(main, ["sts", "revoke-sessions", "--config", str(path),
+                                       "arn:aws:iam::111122223333:role/Dev"])
+    assert result.exit_code != 0
+    assert "memory:// store lives inside the running idp process" in result.output
+    assert "revoked" not in result.output
+
+
+def test_config_check_reports_a_library_error_as_a_problem_not_a_traceback(
+        tmp_path: Path) -> None:
+    """An OIDC client with an empty key set made `idp serve` die with a traceback."""
+    from idp.demo import USERS_FILE
+
+    path = tmp_path / "idp.yaml"
+    path.write_text(f"""
+issuer: http://127.0.0.1:8000
+secret_key: 0123456789abcdef0123456789abcdef
+directory: {{type: file, file: {{path: {USERS_FILE}}}}}
+oidc:
+  clients:
+    - client_id: signer
+      token_endpoint_auth_method: private_key_jwt
+      jwks: {{keys: []}}
+""")
+    result = CliRunner().invoke(main, ["config", "check", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "oidc.clients:" in result.output and "Traceback" not in result.output

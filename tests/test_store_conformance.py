@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from idp.errors import ConfigError, StoreUnavailable
-from idp.store import Store, get_json, key, new_id, open_store, set_json, take_json
+from idp.store import Store, get_json, hash_slot, key, new_id, open_store, set_json, take_json
 from idp.store.memory import MemoryStore
 from idp.store.redis import RedisStore
 from tests.fixtures.redis_server import RedisServer
@@ -244,6 +244,87 @@ def test_keys_are_independent(store: Store) -> None:
     assert store.get(b) == b"b"
 
 
+def _family_keys(n: int) -> list[str]:
+    """``n`` keys of one hash slot, like a refresh-token family's (``idp:rt:{fid}:…``)."""
+    tag = new_id()
+    return [f"idp:rt:{{{tag}}}:{new_id()}" for _ in range(n)]
+
+
+def test_swap_spends_the_old_value_and_writes_the_new_ones(store: Store) -> None:
+    old, used, new = _family_keys(3)
+    store.set(old, b"old-token", 60)
+    assert store.swap(old, b"old-token", [(used, b"family", 120), (new, b"new-token", 60)])
+    assert store.get(old) is None
+    assert store.get(used) == b"family" and store.get(new) == b"new-token"
+    left = store.ttl(used)
+    assert left is not None and 115 <= left <= 120
+
+
+@pytest.mark.parametrize("present", [
+    pytest.param(None, id="missing key changes nothing"),
+    pytest.param(b"another-value", id="different value changes nothing"),
+])
+def test_swap_of_a_value_not_there_changes_nothing(store: Store, present: bytes | None) -> None:
+    old, new = _family_keys(2)
+    if present is not None:
+        store.set(old, present, 60)
+    assert store.swap(old, b"old-token", [(new, b"new-token", 60)]) is False
+    assert store.get(old) == present
+    assert store.get(new) is None
+
+
+def test_swap_twice_only_the_first_spends(store: Store) -> None:
+    old, a, b = _family_keys(3)
+    store.set(old, b"v", 60)
+    assert store.swap(old, b"v", [(a, b"a", 60)])
+    assert store.swap(old, b"v", [(b, b"b", 60)]) is False
+    assert store.get(b) is None
+
+
+@pytest.mark.parametrize("round_", range(3), ids=lambda r: f"round {r}")
+def test_swap_under_concurrency_exactly_one_spends(store: Store, round_: int) -> None:
+    keys = _family_keys(THREADS + 1)
+    store.set(keys[0], b"one-time", 60)
+    it = iter(keys[1:])
+    lock = threading.Lock()
+
+    def attempt() -> tuple[bool, str]:
+        with lock:
+            mine = next(it)
+        return store.swap(keys[0], b"one-time", [(mine, b"x", 60)]), mine
+
+    results = _race(THREADS, attempt)
+    winners = [k for ok, k in results if ok]
+    assert len(winners) == 1
+    assert [k for k in keys[1:] if store.get(k) is not None] == winners
+
+
+@pytest.mark.parametrize("writes", [
+    pytest.param(lambda k: [(f"idp:rt:{{other-{new_id()}}}:x", b"v", 60)],
+                 id="keys in two hash slots"),
+    pytest.param(lambda k: [(k, b"v", 60)], id="spent key among the writes"),
+    pytest.param(lambda k: [(k + "x", b"v", 0)], id="write without a ttl"),
+])
+def test_swap_refuses_bad_writes_and_changes_nothing(
+    store: Store, writes: Callable[[str], list[tuple[str, bytes, int]]]
+) -> None:
+    (old,) = _family_keys(1)
+    store.set(old, b"v", 60)
+    with pytest.raises(ValueError):
+        store.swap(old, b"v", writes(old))
+    assert store.get(old) == b"v"
+
+
+@pytest.mark.parametrize("k", [
+    "idp:rt:x", "idp:rt:{fam}:a", "idp:rt:{}:a", "idp:{a}{b}", "{user1000}.following",
+    "idp:rt:{fam", "idp:rt:}{fam}", "é✓{ü}",
+])
+def test_hash_slot_is_redis_cluster_key_slot(k: str) -> None:
+    from redis.crc import key_slot
+
+    assert hash_slot(k) == key_slot(k.encode())
+
+
 @pytest.mark.parametrize(
     "value",
     [
@@ -265,6 +346,14 @@ def test_json_helpers_round_trip(store: Store, value: object) -> None:
 
 def test_ping_answers(store: Store) -> None:
     store.ping()
+
+
+def test_durability_warnings_say_that_test_servers_keep_nothing(store: Store) -> None:
+    """Every backend the suite runs on loses its data when stopped (test servers have no
+    persistence): each says so, on every node of a Cluster."""
+    warnings = store.durability_warnings()
+    assert warnings and all(isinstance(w, str) for w in warnings)
+    assert any("memory store" in w or "appendonly is off" in w for w in warnings)
 
 
 def test_backend_satisfies_the_store_protocol(store: Store) -> None:
@@ -563,6 +652,7 @@ OPS = {
     "expire": lambda s: s.expire("idp:sess:x", 60),
     "ttl": lambda s: s.ttl("idp:sess:x"),
     "delete": lambda s: s.delete("idp:sess:x"),
+    "swap": lambda s: s.swap("idp:rt:{f}:x", b"v", [("idp:rt:{f}:y", b"w", 60)]),
     "ping": lambda s: s.ping(),
 }
 

@@ -26,11 +26,19 @@ from ldap3 import BASE, NONE, SIMPLE, SUBTREE, SYNC, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.dn import parse_dn
 
+from idp import metrics
 from idp.config import LdapConfig
 from idp.directory import MAX_PASSWORD, Identity, valid_username
 from idp.errors import AuthenticationFailed, ConfigError, DirectoryUnavailable
 
 log = logging.getLogger(__name__)
+
+
+def _down(debug: str) -> DirectoryUnavailable:
+    """A :class:`DirectoryUnavailable`, logged with its cause (the client sees neither)."""
+    log.error("directory unavailable: %s", debug)
+    metrics.directory_error()
+    return DirectoryUnavailable(debug=debug)
 
 T = TypeVar("T")
 
@@ -145,6 +153,10 @@ class LdapDirectory:
         """An open (StartTLS'd when configured) but unbound connection to the first server up."""
         errors: list[str] = []
         for server in self._servers:
+            # ldap3 remembers a refused address and then fails at once with "invalid server
+            # address"; the failover is ours, so every attempt really connects and the true
+            # cause (refused, timed out, TLS) is reported
+            server.reset_availability()
             conn = Connection(server, user=user, password=password, authentication=SIMPLE,
                               client_strategy=SYNC, read_only=True, raise_exceptions=False,
                               auto_referrals=False,  # never send credentials elsewhere
@@ -157,7 +169,7 @@ class LdapDirectory:
             except (LDAPException, OSError) as exc:
                 errors.append(f"{server.host}:{server.port}: {type(exc).__name__}: {exc}")
                 _quietly_close(conn)
-        raise DirectoryUnavailable(debug="no LDAP server answers: " + "; ".join(errors))
+        raise _down("no LDAP server answers: " + "; ".join(errors))
 
     def _new_service_connection(self) -> Connection:
         conn = self._open(self._config.bind_dn, self._config.bind_password)
@@ -165,18 +177,18 @@ class LdapDirectory:
             bound = conn.bind()
         except (LDAPException, OSError) as exc:
             _quietly_close(conn)
-            raise DirectoryUnavailable(debug=f"service bind: {type(exc).__name__}: {exc}") from exc
+            raise _down(f"service bind: {type(exc).__name__}: {exc}") from exc
         if not bound:
             _quietly_close(conn)
-            raise DirectoryUnavailable(
-                debug=f"service account bind refused: {conn.result.get('description')}")
+            raise _down(
+                f"service account bind refused: {conn.result.get('description')}")
         return conn
 
     def _service(self, op: Callable[[Connection], T]) -> T:
         """Run ``op`` on a pooled service connection; a stale pooled one is replaced once."""
         for attempt in (1, 2):
             if not self._slots.acquire(timeout=self._config.timeout):
-                raise DirectoryUnavailable(debug="all pooled LDAP connections are busy")
+                raise _down("all pooled LDAP connections are busy")
             try:
                 with self._lock:
                     conn = self._idle.pop() if self._idle else None
@@ -190,8 +202,8 @@ class LdapDirectory:
                     if reused and attempt == 1:
                         log.info("dropping a stale pooled LDAP connection: %s", exc)
                         continue
-                    raise DirectoryUnavailable(
-                        debug=f"LDAP operation failed: {type(exc).__name__}: {exc}") from exc
+                    raise _down(
+                        f"LDAP operation failed: {type(exc).__name__}: {exc}") from exc
                 except BaseException:
                     _quietly_close(conn)
                     raise
@@ -210,11 +222,11 @@ class LdapDirectory:
                 return True
             code = conn.result.get("result")
         except (LDAPException, OSError) as exc:
-            raise DirectoryUnavailable(debug=f"user bind: {type(exc).__name__}") from exc
+            raise _down(f"user bind: {type(exc).__name__}") from exc
         finally:
             _quietly_close(conn)
         if code in _UNAVAILABLE:
-            raise DirectoryUnavailable(debug=f"user bind: {conn.result.get('description')}")
+            raise _down(f"user bind: {conn.result.get('description')}")
         return False
 
     # -- searches ------------------------------------------------------------------------
@@ -229,8 +241,8 @@ class LdapDirectory:
             log.warning("LDAP search base `%s` does not exist", base)
             return []
         if code not in (_SUCCESS, _SIZE_LIMIT_EXCEEDED):
-            raise DirectoryUnavailable(
-                debug=f"LDAP search under `{base}` failed: {conn.result.get('description')}")
+            raise _down(
+                f"LDAP search under `{base}` failed: {conn.result.get('description')}")
         return [
             _Entry(str(r["dn"]), {str(k).lower(): list(v) for k, v in r["raw_attributes"].items()})
             for r in conn.response or [] if r.get("type") == "searchResEntry"
@@ -332,7 +344,7 @@ class LdapDirectory:
         def op(conn: Connection) -> None:
             conn.extend.standard.who_am_i()
             if conn.result.get("result") != _SUCCESS:
-                raise DirectoryUnavailable(debug=f"whoami: {conn.result.get('description')}")
+                raise _down(f"whoami: {conn.result.get('description')}")
 
         self._service(op)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from idp import metrics
 from idp.audit import Auditor, RequestInfo
 from idp.directory import MAX_PASSWORD, Directory, valid_username
 from idp.errors import AuthenticationFailed, TooManyAttempts, UnavailableError
@@ -77,6 +78,7 @@ class LoginService:
         sess = self.sessions.create(identity, previous_id=attempt.previous_session_id)
         token = (attempt.device_token if device is not None and attempt.device_token
                  else self.throttle.issue_device(identity.username))
+        metrics.signin("ok")
         self.auditor.emit("Login", attempt.request, user=identity.username,
                           event_type="AwsConsoleSignIn",
                           additional={"groups": list(identity.groups), "amr": sess.amr,
@@ -89,6 +91,8 @@ class LoginService:
 
     def _audit_failure(self, user: str, attempt: LoginAttempt, code: str,
                        debug: str = "") -> None:
+        metrics.signin({"FailedAuthentication": "failed", "TooManyAttempts": "locked",
+                        "InvalidInput": "refused"}.get(code, "unavailable"))
         self.auditor.emit("Login", attempt.request, user=user, event_type="AwsConsoleSignIn",
                           error_code=code, error_message="Failed authentication",
                           additional={"reason": debug} if debug else None)

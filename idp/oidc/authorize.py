@@ -17,6 +17,7 @@ from idp.oidc.claims import Grantee
 from idp.oidc.clients import Client
 from idp.oidc.core import Core, OAuthRequest, parse_uint
 from idp.oidc.errors import OAuthError, invalid_request
+from idp.oidc.state import tagged
 
 _CHALLENGE = re.compile(r"^[A-Za-z0-9\-_]{43}$")
 PROMPTS = ("none", "login", "consent")
@@ -214,7 +215,7 @@ def consent(core: Core, req: OAuthRequest, grantee: Grantee | None, allow: bool)
 def issue_code(core: Core, req: OAuthRequest, a: AuthzRequest, grantee: Grantee, *,
                via_page: bool = False) -> Redirect:
     """A one-time, short-lived code (RFC 6749 §4.1.2; ≤ 60 s by default)."""
-    code = core.new_id()
+    code = tagged(core.new_id(), core.new_id())  # <family it will start>.<secret>
     record: dict[str, Any] = {"client_id": a.client.client_id, "redirect_uri": a.redirect_uri,
                               "scope": a.scopes, "nonce": a.nonce,
                               "code_challenge": a.challenge, "grantee": grantee.to_json()}

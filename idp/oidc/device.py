@@ -20,7 +20,7 @@ from idp.oidc.clients import DEVICE_GRANT, Client
 from idp.oidc.core import Core, JsonResult, OAuthRequest
 from idp.oidc.errors import OAuthError
 from idp.oidc.grants import NO_STORE
-from idp.oidc.state import digest
+from idp.oidc.state import digest, tagged
 from idp.store import new_id
 
 ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
@@ -49,7 +49,7 @@ def device_authorization(core: Core, req: OAuthRequest) -> JsonResult:
         core.audit("OidcDeviceAuthorizationRefused", req.info, error=exc, reason=exc.debug,
                    clientId=(req.get("client_id") or "")[:128])
         return JsonResult(exc.body(), exc.status, dict(NO_STORE))
-    device_code = new_id(32)
+    device_code = tagged(new_id(), new_id(32))  # <family it will start>.<secret>
     user_code = "".join(secrets.choice(ALPHABET) for _ in range(8))
     ttl = core.config.device_code_ttl
     core.state.put_device(device_code, user_code, {

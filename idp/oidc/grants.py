@@ -18,6 +18,7 @@ from idp.oidc.client_auth import authenticate
 from idp.oidc.clients import DEVICE_GRANT, Client
 from idp.oidc.core import Core, JsonResult, OAuthRequest
 from idp.oidc.errors import OAuthError, invalid_request
+from idp.oidc.state import family_of
 from idp.oidc.tokens import Grant, issue
 
 Handler = Callable[[Core, Client, OAuthRequest], Grant]
@@ -39,40 +40,49 @@ def _scopes(raw: str | None, allowed: list[str], default: list[str]) -> list[str
     return asked
 
 
-def person_now(core: Core, grantee: Grantee, family: str | None = None,
-               restore: Callable[[], None] | None = None) -> Grantee:
+def revoke_family(core: Core, family: str, left: int) -> None:
+    """Revoke a token family (RFC 9700 §4.14.2) for as long as any of its tokens can live:
+    the ``left`` seconds of the family, plus an access token issued at its very end."""
+    core.state.revoke_family(family, max(0, left) + core.config.access_token_ttl)
+
+
+def person_now(core: Core, grantee: Grantee, family: str | None = None) -> Grantee:
     """The grantee as the directory holds them now, so that every token (a refreshed one too)
     carries the groups and ``roles`` the mapping gives today.  A person no longer in the
     directory gets ``invalid_grant`` (and their refresh family is revoked); an unreachable
-    directory gets ``temporarily_unavailable`` with what was consumed put back (``restore``)."""
+    directory gets ``temporarily_unavailable``, and nothing was spent yet (codes and refresh
+    tokens are spent only when the new tokens are written, :meth:`OidcState.commit`)."""
     try:
         current = core.claims.current(grantee)
     except DirectoryUnavailable as exc:
-        if restore is not None:
-            restore()
         raise OAuthError("temporarily_unavailable", "the directory cannot be reached, try "
                          "again later", debug=exc.debug) from None
     if current is None:
         if family:
-            core.state.revoke_family(family, core.config.refresh_family_ttl)
+            revoke_family(core, family, core.config.refresh_family_ttl)
         raise OAuthError("invalid_grant", "the person is no longer in the directory",
                          debug=f"user `{grantee.username[:64]}` not found or changed")
     return current
 
 
 def authorization_code(core: Core, client: Client, req: OAuthRequest) -> Grant:
-    """Redeem a code once (RFC 6749 §4.1.3); a second use revokes what the first issued."""
+    """Redeem a code once (RFC 6749 §4.1.3); a second use revokes what the first issued.
+
+    The code is spent only together with writing the refresh token it buys (see
+    :meth:`OidcState.commit`): a refused write leaves it redeemable."""
     code = req.get("code")
     if code is None or len(code) > 256:
         raise invalid_request("missing `code`")
-    rec = core.state.take_code(code)
-    if rec is None:
-        family = core.state.code_family(code)
-        if family:
-            core.state.revoke_family(family, core.config.refresh_family_ttl)
+    found = core.state.read_code(code)
+    family = family_of(code)
+    if found is None or family is None:
+        used = core.state.code_family(code)
+        if used:
+            revoke_family(core, *used)
             raise OAuthError("invalid_grant", "authorization code was already used",
-                             debug=f"code reuse: family {family} revoked")
+                             debug=f"code reuse: family {used[0]} revoked")
         raise OAuthError("invalid_grant", "invalid or expired authorization code")
+    rec, spend = found
     if rec["client_id"] != client.client_id:
         raise OAuthError("invalid_grant", "code was issued to another client")
     if req.get("redirect_uri") != rec["redirect_uri"]:
@@ -87,50 +97,45 @@ def authorization_code(core: Core, client: Client, req: OAuthRequest) -> Grant:
         if not hmac.compare_digest(s256(verifier), challenge):
             raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
     now = core.now()
-    family = core.new_id()
     refresh = client.allows_grant("refresh_token")
-    # remember the redemption as long as its tokens can live, to revoke them on reuse
+    # remember the redemption as long as the family lives, to revoke its tokens on reuse
     lifetime = core.config.refresh_family_ttl if refresh else core.config.access_token_ttl
-    core.state.mark_code_used(code, family, lifetime + core.config.code_ttl)
+    spend = spend.marked(core.state.code_used(code, family, lifetime))
     grantee = person_now(core, Grantee.from_json(rec["grantee"]), family)
     return Grant(client, rec["scope"], grantee, rec.get("nonce"), family,
-                 now + core.config.refresh_family_ttl, refresh)
+                 now + core.config.refresh_family_ttl, refresh, spend)
 
 
 def refresh_token(core: Core, client: Client, req: OAuthRequest) -> Grant:
-    """Rotate a refresh token (RFC 6749 §6; RFC 9700 §4.14.2): reuse revokes the family."""
+    """Rotate a refresh token (RFC 6749 §6; RFC 9700 §4.14.2): reuse revokes the family.
+
+    The old token is spent only together with writing the new one (see
+    :meth:`OidcState.commit`): a refused write leaves the old token valid."""
     token = req.get("refresh_token")
     if token is None or len(token) > 256:
         raise invalid_request("missing `refresh_token`")
-    known = core.state.get_refresh(token)
-    if known is not None and known["client_id"] != client.client_id:
-        # bound to its client (RFC 6749 §10.4): for any other client it is an unknown token,
-        # not consumed, and the owner's family stays (only rotated-out tokens reveal a leak)
-        raise OAuthError("invalid_grant", "invalid or expired refresh token",
-                         debug=f"refresh token of `{known['client_id']}`")
-    rec = core.state.take_refresh(token)
-    if rec is None:
-        family = core.state.used_refresh_family(token)
-        if family:
-            core.state.revoke_family(family, core.config.refresh_family_ttl)
+    found = core.state.read_refresh(token)
+    if found is None:
+        used = core.state.used_refresh_family(token)
+        if used:
+            revoke_family(core, *used)
             raise OAuthError("invalid_grant", "refresh token was already used",
-                             debug=f"refresh reuse: family {family} revoked")
+                             debug=f"refresh reuse: family {used[0]} revoked")
         raise OAuthError("invalid_grant", "invalid or expired refresh token")
+    rec, spend = found
     now = core.now()
-    core.state.mark_refresh_used(token, rec["fid"], rec["fexp"] - now)
     if rec["client_id"] != client.client_id:
-        core.state.revoke_family(rec["fid"], core.config.refresh_family_ttl)
-        raise OAuthError("invalid_grant", "refresh token was issued to another client")
+        # bound to its client (RFC 6749 §10.4): for any other client it is an unknown token,
+        # not spent, and the owner's family stays (only rotated-out tokens reveal a leak)
+        raise OAuthError("invalid_grant", "invalid or expired refresh token",
+                         debug=f"refresh token of `{rec['client_id']}`")
     if core.state.family_revoked(rec["fid"]):
         raise OAuthError("invalid_grant", "refresh token was revoked")
     scopes = _scopes(req.get("scope"), rec["scope"], rec["scope"])
-    # the roles of the mapping at refresh time, not at sign-in; a directory outage must not
-    # cost the client its refresh token (a retry would look like reuse and revoke the family)
-    left = min(core.config.refresh_token_ttl - (now - int(rec.get("iat", now))),
-               rec["fexp"] - now)
-    grantee = person_now(core, Grantee.from_json(rec["grantee"]), rec["fid"],
-                         lambda: core.state.put_refresh(token, rec, left))
-    return Grant(client, scopes, grantee, None, rec["fid"], rec["fexp"], True)
+    # the roles of the mapping at refresh time, not at sign-in (nothing is spent before this)
+    grantee = person_now(core, Grantee.from_json(rec["grantee"]), rec["fid"])
+    spend = spend.marked(core.state.refresh_used(token, rec["fid"], rec["fexp"] - now))
+    return Grant(client, scopes, grantee, None, rec["fid"], rec["fexp"], True, spend)
 
 
 def client_credentials(core: Core, client: Client, req: OAuthRequest) -> Grant:
@@ -157,15 +162,18 @@ def device_code(core: Core, client: Client, req: OAuthRequest) -> Grant:
         if core.state.poll_too_fast(code, core.config.device_poll_interval):
             raise OAuthError("slow_down", "polling too fast")
         raise OAuthError("authorization_pending", "the user has not answered yet")
-    rec = core.state.take_device(code)
-    if rec is None:
+    family = family_of(code)
+    found = core.state.read_device(code)
+    if found is None or family is None:
         raise OAuthError("invalid_grant", "device_code was already used")
+    rec, spend = found
     if rec["status"] != "approved":
+        core.state.drop_device(code)
         raise OAuthError("access_denied", "the user denied the request")
     now = core.now()
     return Grant(client, rec["scope"], person_now(core, Grantee.from_json(rec["grantee"])),
-                 None, core.new_id(), now + core.config.refresh_family_ttl,
-                 client.allows_grant("refresh_token"))
+                 None, family, now + core.config.refresh_family_ttl,
+                 client.allows_grant("refresh_token"), spend)
 
 
 GRANTS: dict[str, Handler] = {

@@ -3,28 +3,75 @@ device codes and pending authorization requests.  Every key has a TTL; one-time 
 consumed with ``take`` (GETDEL) or claimed with ``add`` (SET NX).
 
 Secrets handed to clients (codes, refresh tokens, device codes) are stored under their SHA-256,
-so reading the store does not yield usable tokens.  Keys:
+so reading the store does not yield usable tokens.  Each of them is ``<fid>.<secret>``: it
+names the token family it starts or continues, and its keys carry the family as a Redis hash
+tag (``{fid}``), so that redeeming one and writing what replaces it is one atomic
+:meth:`~idp.store.Store.swap` even on Redis Cluster: the new refresh token exists and the old
+value is spent, or nothing changed (a refused write never destroys a token).  Keys:
 
-``idp:code:<h>`` authorization code (RFC 6749 §4.1.2: one use, short-lived) ·
-``idp:codeused:<h>`` family of a redeemed code, to revoke on reuse (RFC 6749 §4.1.2) ·
-``idp:rt:<h>`` refresh token · ``idp:rtused:<h>`` rotated-out token → family (RFC 9700
-§4.14.2 reuse detection) · ``idp:famrev:<fid>`` revoked family · ``idp:revoked:<jti>``
-revoked access token (RFC 7009) · ``idp:consent:<client>:<sub>`` remembered scopes ·
-``idp:device:<h>`` and ``idp:usercode:<code>`` (RFC 8628 §3.2) · ``idp:authreq:<id>``
-an authorization request waiting for login or consent · ``idp:replay:<client>:<jti>``
-client assertion markers (RFC 7523 §3).
+``idp:code:{fid}:<h>`` authorization code (RFC 6749 §4.1.2: one use, short-lived) ·
+``idp:codeused:{fid}:<h>`` family of a redeemed code, to revoke on reuse (RFC 6749 §4.1.2) ·
+``idp:rt:{fid}:<h>`` refresh token · ``idp:rtused:{fid}:<h>`` rotated-out token → family
+(RFC 9700 §4.14.2 reuse detection) · ``idp:famrev:<fid>`` revoked family ·
+``idp:revoked:<jti>`` revoked access token (RFC 7009) · ``idp:consent:<client>:<sub>``
+remembered scopes · ``idp:device:{fid}:<h>`` and ``idp:usercode:<code>`` (RFC 8628 §3.2) ·
+``idp:authreq:<id>`` an authorization request waiting for login or consent ·
+``idp:replay:<client>:<jti>`` client assertion markers (RFC 7523 §3).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
-from idp.store import Store, get_json, key, set_json, take_json
+from idp.store import Store, Write, get_json, key, set_json
+
+_FAMILY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def tagged(family: str, secret: str) -> str:
+    """A secret handed to a client for a token family: ``<fid>.<secret>``."""
+    if not _FAMILY.match(family):
+        raise ValueError(f"bad family id `{family}`")
+    return f"{family}.{secret}"
+
+
+def family_of(value: str) -> str | None:
+    """The family a client's code or token names, or ``None`` when it names none."""
+    fam, dot, rest = value.partition(".")
+    return fam if dot and rest and _FAMILY.match(fam) else None
+
+
+def family_key(kind: str, value: str) -> str:
+    """``idp:<kind>:{fid}:<sha256>``; a value naming no family gets a key nobody writes."""
+    fam = family_of(value)
+    return key(kind, f"{{{fam}}}:{digest(value)}" if fam else f"untagged:{digest(value)}")
+
+
+def _dump(record: Any) -> bytes:
+    return json.dumps(record, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class Spend:
+    """A one-time value read for redemption, spent only when its replacement is written.
+
+    ``key`` held ``value`` when read; ``marks`` are written with the replacement (reuse
+    detection markers)."""
+
+    key: str
+    value: bytes
+    marks: tuple[Write, ...] = field(default=())
+
+    def marked(self, *marks: Write) -> Spend:
+        return Spend(self.key, self.value, self.marks + marks)
 
 
 class OidcState:
@@ -33,39 +80,62 @@ class OidcState:
     def __init__(self, store: Store) -> None:
         self.store = store
 
+    # redemption: read, check, then spend and replace in one step ------------------------
+    def _read(self, k: str) -> tuple[dict[str, Any], Spend] | None:
+        raw = self.store.get(k)
+        rec = None if raw is None else json.loads(raw)
+        return (rec, Spend(k, raw)) if isinstance(rec, dict) and raw is not None else None
+
+    def commit(self, spend: Spend | None, writes: list[Write]) -> bool:
+        """Write a token response's records; with ``spend``, atomically with spending it.
+
+        ``False`` when the value was spent meanwhile (a concurrent redemption): then nothing
+        was written."""
+        if spend is None:
+            for k, value, ttl in writes:
+                self.store.set(k, value, ttl)
+            return True
+        return self.store.swap(spend.key, spend.value, [*spend.marks, *writes])
+
     # one-time values -----------------------------------------------------------------
     def put_code(self, code: str, record: dict[str, Any], ttl: int) -> None:
-        set_json(self.store, key("code", digest(code)), record, ttl)
+        set_json(self.store, family_key("code", code), record, ttl)
 
-    def take_code(self, code: str) -> dict[str, Any] | None:
-        rec = take_json(self.store, key("code", digest(code)))
-        return rec if isinstance(rec, dict) else None
+    def read_code(self, code: str) -> tuple[dict[str, Any], Spend] | None:
+        return self._read(family_key("code", code))
 
-    def mark_code_used(self, code: str, family: str, ttl: int) -> None:
-        self.store.set(key("codeused", digest(code)), family.encode(), ttl)
+    def code_used(self, code: str, family: str, ttl: int) -> Write:
+        """The marker of a redeemed code (its family), written when it is spent."""
+        return family_key("codeused", code), family.encode(), max(1, ttl)
 
-    def code_family(self, code: str) -> str | None:
-        raw = self.store.get(key("codeused", digest(code)))
-        return raw.decode() if raw else None
+    def code_family(self, code: str) -> tuple[str, int] | None:
+        """The family a redeemed code started, and the seconds its marker has left."""
+        return self._marker(family_key("codeused", code))
+
+    def _marker(self, k: str) -> tuple[str, int] | None:
+        raw = self.store.get(k)
+        return (raw.decode(), self.store.ttl(k) or 1) if raw else None
 
     # refresh-token families ------------------------------------------------------------
-    def put_refresh(self, token: str, record: dict[str, Any], ttl: int) -> None:
-        set_json(self.store, key("rt", digest(token)), record, max(1, ttl))
+    def refresh_write(self, token: str, record: dict[str, Any], ttl: int) -> Write:
+        """The write that stores a new refresh token (see :meth:`commit`)."""
+        return family_key("rt", token), _dump(record), max(1, ttl)
 
     def get_refresh(self, token: str) -> dict[str, Any] | None:
-        rec = get_json(self.store, key("rt", digest(token)))
+        rec = get_json(self.store, family_key("rt", token))
         return rec if isinstance(rec, dict) else None
 
-    def take_refresh(self, token: str) -> dict[str, Any] | None:
-        rec = take_json(self.store, key("rt", digest(token)))
-        return rec if isinstance(rec, dict) else None
+    def read_refresh(self, token: str) -> tuple[dict[str, Any], Spend] | None:
+        return self._read(family_key("rt", token))
 
-    def mark_refresh_used(self, token: str, family: str, ttl: int) -> None:
-        self.store.set(key("rtused", digest(token)), family.encode(), max(1, ttl))
+    def refresh_used(self, token: str, family: str, ttl: int) -> Write:
+        """The marker of a rotated-out refresh token, written when it is spent."""
+        return family_key("rtused", token), family.encode(), max(1, ttl)
 
-    def used_refresh_family(self, token: str) -> str | None:
-        raw = self.store.get(key("rtused", digest(token)))
-        return raw.decode() if raw else None
+    def used_refresh_family(self, token: str) -> tuple[str, int] | None:
+        """The family of a rotated-out token, and the seconds its marker (the family) has
+        left."""
+        return self._marker(family_key("rtused", token))
 
     def revoke_family(self, family: str, ttl: int) -> None:
         self.store.set(key("famrev", family), b"1", max(1, ttl))
@@ -109,8 +179,10 @@ class OidcState:
     # device authorization (RFC 8628) ---------------------------------------------------
     def put_device(self, device_code: str, user_code: str, record: dict[str, Any],
                    ttl: int) -> None:
-        set_json(self.store, key("device", digest(device_code)), record, ttl)
-        self.store.set(key("usercode", user_code), digest(device_code).encode(), ttl)
+        k = family_key("device", device_code)
+        set_json(self.store, k, record, ttl)
+        self.store.set(key("usercode", user_code), k.removeprefix(key("device", "")).encode(),
+                       ttl)
 
     def device_by_user_code(self, user_code: str) -> tuple[str, dict[str, Any]] | None:
         raw = self.store.get(key("usercode", user_code))
@@ -126,15 +198,15 @@ class OidcState:
             set_json(self.store, k, record, ttl)
 
     def get_device(self, device_code: str) -> dict[str, Any] | None:
-        rec = get_json(self.store, key("device", digest(device_code)))
+        rec = get_json(self.store, family_key("device", device_code))
         return rec if isinstance(rec, dict) else None
 
-    def take_device(self, device_code: str) -> dict[str, Any] | None:
-        rec = take_json(self.store, key("device", digest(device_code)))
-        if isinstance(rec, dict):
-            self.store.delete(key("usercode", str(rec.get("user_code", ""))))
-            return rec
-        return None
+    def read_device(self, device_code: str) -> tuple[dict[str, Any], Spend] | None:
+        return self._read(family_key("device", device_code))
+
+    def drop_device(self, device_code: str) -> bool:
+        """Spend a device code that gets no tokens (denied); ``False`` if already spent."""
+        return self.store.delete(family_key("device", device_code))
 
     def poll_too_fast(self, device_code: str, interval: int) -> bool:
         """RFC 8628 §3.5 ``slow_down``: one poll per interval."""

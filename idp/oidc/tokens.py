@@ -9,8 +9,10 @@ from typing import Any
 from idp.oidc.claims import ACR, Grantee, half_hash
 from idp.oidc.clients import Client
 from idp.oidc.core import Core
+from idp.oidc.errors import OAuthError
 from idp.oidc.jose import AT_TYP
-from idp.store import new_id
+from idp.oidc.state import Spend, tagged
+from idp.store import Write, new_id
 
 
 @dataclass
@@ -24,6 +26,7 @@ class Grant:
     family: str | None = None
     family_expires: int = 0
     refresh: bool = False
+    spend: Spend | None = None  # the code or token redeemed, spent when the response is stored
 
 
 def access_token(core: Core, g: Grant) -> tuple[str, dict[str, Any]]:
@@ -74,18 +77,26 @@ def issue(core: Core, g: Grant) -> dict[str, Any]:
                             "scope": " ".join(g.scopes)}
     if g.grantee is not None and "openid" in g.scopes:
         body["id_token"] = id_token(core, g, at)
+    writes: list[Write] = []
     if g.refresh and g.grantee is not None and g.family:
-        body["refresh_token"] = new_refresh(core, g)
+        body["refresh_token"], write = new_refresh(core, g)
+        writes.append(write)
+    if not core.state.commit(g.spend, writes):
+        # spent between our read and now: a concurrent redemption is a reuse (RFC 9700 §4.14.2)
+        if g.family:
+            core.state.revoke_family(g.family, max(0, g.family_expires - core.now())
+                                     + core.config.access_token_ttl)
+        raise OAuthError("invalid_grant", "the grant was already used",
+                         debug=f"concurrent redemption: family {g.family} revoked")
     return body
 
 
-def new_refresh(core: Core, g: Grant) -> str:
-    """A new refresh token of the grant's family, stored under its hash."""
+def new_refresh(core: Core, g: Grant) -> tuple[str, Write]:
+    """A new refresh token of the grant's family and the write that stores it (its hash)."""
     assert g.grantee is not None and g.family
-    token = new_id(32)
+    token = tagged(g.family, new_id(32))
     now = core.now()
     record = {"fid": g.family, "fexp": g.family_expires, "client_id": g.client.client_id,
               "scope": g.scopes, "grantee": g.grantee.to_json(), "iat": now}
     ttl = min(core.config.refresh_token_ttl, g.family_expires - now)
-    core.state.put_refresh(token, record, ttl)
-    return token
+    return token, core.state.refresh_write(token, record, ttl)

@@ -2,19 +2,27 @@
 
 Keys are ``idp:<kind>:<id>`` (see :func:`key`); every key has a TTL; one-time values (codes,
 replay markers) are consumed atomically with :meth:`Store.take` (Redis ``GETDEL``) or claimed
-with :meth:`Store.add` (``SET NX``).  Backends: ``memory://`` (one process, the embedded
-default) and Redis (``redis://``, ``rediss://``, ``redis+sentinel://``, ``redis+cluster://``).
+with :meth:`Store.add` (``SET NX``); a one-time value exchanged for new ones (a refresh token
+rotated, a code redeemed) goes in one step with :meth:`Store.swap`, whose keys share a hash
+slot (a ``{tag}``, see :func:`hash_slot`) so that it also holds on Redis Cluster.
+Backends: ``memory://`` (one process, the embedded default) and Redis
+(``redis://``, ``rediss://``, ``redis+sentinel://``, ``redis+cluster://``).
 """
 
 from __future__ import annotations
 
+import binascii
 import json
 import secrets
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from idp.errors import ConfigError
 
 KEY_PREFIX = "idp"
+CLUSTER_SLOTS = 16384
+Write = tuple[str, bytes, int]
+"""One write of :meth:`Store.swap`: ``(key, value, ttl)``."""
 
 
 def key(kind: str, ident: str) -> str:
@@ -36,6 +44,36 @@ def check_ttl(ttl: int) -> int:
     if ttl <= 0:
         raise ValueError(f"ttl must be > 0 seconds, not `{ttl}`")
     return ttl
+
+
+def hash_slot(k: str) -> int:
+    """The Redis Cluster hash slot of a key: CRC16 (XMODEM) of its ``{tag}`` if it has a
+    non-empty one, else of the whole key, modulo 16384 (Redis Cluster specification, "Keys
+    distribution model" and "Hash tags")."""
+    data = k.encode()
+    start = data.find(b"{")
+    if start != -1:
+        end = data.find(b"}", start + 1)
+        if end > start + 1:
+            data = data[start + 1:end]
+    return binascii.crc_hqx(data, 0) % CLUSTER_SLOTS
+
+
+def check_swap(spent: str, writes: Sequence[Write]) -> None:
+    """Validate a :meth:`Store.swap`: distinct keys in one hash slot, every write with a TTL.
+
+    Every backend checks the same rule, so a swap that would fail on Redis Cluster
+    (``CROSSSLOT``) fails the same way on the memory store and a standalone server.
+    """
+    keys = [spent, *(w[0] for w in writes)]
+    if len(set(keys)) != len(keys):
+        raise ValueError("swap keys must be distinct")
+    if len({hash_slot(k) for k in keys}) != 1:
+        raise ValueError(f"swap keys must share one hash slot (a `{{tag}}`), not `{keys}`")
+    for _, value, ttl in writes:
+        if not isinstance(value, bytes):
+            raise TypeError(f"values are bytes, not `{type(value).__name__}`")
+        check_ttl(ttl)
 
 
 @runtime_checkable
@@ -63,6 +101,17 @@ class Store(Protocol):
         """Read and delete atomically (``GETDEL``): a one-time value is returned once."""
         ...
 
+    def swap(self, key: str, expected: bytes, writes: Sequence[Write]) -> bool:
+        """Spend a one-time value and write what replaces it, in one atomic step.
+
+        If ``key`` holds ``expected``: delete it, write every ``(key, value, ttl)`` and return
+        ``True``.  Otherwise (missing, spent by someone else, another value) change nothing and
+        return ``False``.  When the backend fails (:class:`StoreUnavailable`, e.g. Redis out of
+        memory) nothing changed either: the old value is never lost without its replacement.
+        All keys must share one hash slot (:func:`check_swap`), else :class:`ValueError`.
+        """
+        ...
+
     def delete(self, key: str) -> bool:
         """Delete; ``True`` if the key existed."""
         ...
@@ -81,6 +130,11 @@ class Store(Protocol):
 
     def ping(self) -> None:
         """Raise :class:`StoreUnavailable` unless the backend answers."""
+        ...
+
+    def durability_warnings(self) -> list[str]:
+        """What in the backend's settings may lose security keys (replay markers,
+        revocations, refresh tokens): no persistence, an eviction policy.  Empty when safe."""
         ...
 
     def close(self) -> None:

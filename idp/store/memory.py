@@ -13,9 +13,9 @@ import heapq
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from idp.store import check_ttl
+from idp.store import Write, check_swap, check_ttl
 
 DEFAULT_SWEEP_BATCH = 128
 
@@ -106,6 +106,19 @@ class MemoryStore:
             del self._data[key]
             return entry[0]
 
+    def swap(self, key: str, expected: bytes, writes: Sequence[Write]) -> bool:
+        """Spend ``key`` if it holds ``expected`` and write ``writes``, under one lock."""
+        check_swap(key, writes)
+        with self._lock:
+            now = self._now()
+            entry = self._live(key, now)
+            if entry is None or entry[0] != expected:
+                return False
+            del self._data[key]
+            for k, value, ttl in writes:
+                self._put(k, bytes(value), now + ttl)
+            return True
+
     def delete(self, key: str) -> bool:
         """Delete; ``True`` if the key existed."""
         with self._lock:
@@ -150,6 +163,11 @@ class MemoryStore:
 
     def ping(self) -> None:
         """Always answers: the store lives in this process."""
+
+    def durability_warnings(self) -> list[str]:
+        """The memory store forgets everything when its process stops."""
+        return ["memory store: sessions, tokens and replay markers are lost when this process "
+                "stops"]
 
     def close(self) -> None:
         """Drop every key."""

@@ -15,13 +15,15 @@ URLs (DESIGN.md §Identifiers and keys in the store; redis-py ``from_url`` for q
 ``?socket_connect_timeout=`` overrides the connect part.  Opening a store does no I/O: a
 server that is down shows up as :class:`~idp.errors.StoreUnavailable` on first use.  One-time
 values use ``GETDEL`` and ``SET NX EX``; :meth:`RedisStore.incr` is one Lua script (single key,
-so valid on Cluster) that sets the TTL only on a counter without one.
+so valid on Cluster) that sets the TTL only on a counter without one; :meth:`RedisStore.swap`
+is one Lua script over keys of one hash slot.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
@@ -33,10 +35,12 @@ from redis.exceptions import RedisClusterException, RedisError, ResponseError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
+from idp import metrics
 from idp.errors import ConfigError, StoreUnavailable
-from idp.store import check_ttl
+from idp.store import Write, check_swap, check_ttl
 
 T = TypeVar("T")
+log = logging.getLogger("idp.store")
 Client = redis.Redis | RedisCluster
 
 DEFAULT_TIMEOUT = 2.0
@@ -58,6 +62,18 @@ INCR_LUA = """
 local n = redis.call('INCR', KEYS[1])
 if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n
+"""
+
+# Compare-and-spend KEYS[1], then SET the other keys.  Atomic: a script runs alone, and Redis
+# refuses a script's first memory-growing write when over maxmemory (before anything changed)
+# but lets a script that already wrote finish, so the SETs come before the DEL.
+SWAP_LUA = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+for i = 2, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[2 * i - 2], 'EX', ARGV[2 * i - 1])
+end
+redis.call('DEL', KEYS[1])
+return 1
 """
 
 
@@ -298,8 +314,11 @@ class RedisStore:
             raise self._unavailable(op, exc) from exc
 
     def _unavailable(self, op: str, exc: BaseException) -> StoreUnavailable:
-        detail = self._scrub(f"{type(exc).__name__}: {exc}")
-        return StoreUnavailable(debug=f"redis {op} on {self.safe_url}: {detail}")
+        """The error, logged with its cause (scrubbed of secrets; the client sees neither)."""
+        debug = f"redis {op} on {self.safe_url}: {self._scrub(f'{type(exc).__name__}: {exc}')}"
+        log.error("store unavailable: %s", debug)
+        metrics.store_error(op)
+        return StoreUnavailable(debug=debug)
 
     # -- the Store protocol ------------------------------------------------------------------
 
@@ -320,6 +339,16 @@ class RedisStore:
     def take(self, key: str) -> bytes | None:
         """``GETDEL``: a one-time value is returned to one caller only."""
         return self._call("GETDEL", lambda c: _opt_bytes(c.getdel(key)))
+
+    def swap(self, key: str, expected: bytes, writes: Sequence[Write]) -> bool:
+        """Compare, ``SET … EX`` each write, then ``DEL``, in one Lua script (see ``SWAP_LUA``)."""
+        check_swap(key, writes)
+        keys = [key, *(w[0] for w in writes)]
+        args: list[bytes | int] = [expected]
+        for _, value, ttl in writes:
+            args += [value, ttl]
+        return self._call("EVAL swap", lambda c: int(c.eval(SWAP_LUA, len(keys), *keys, *args))
+                          == 1)
 
     def delete(self, key: str) -> bool:
         """``DEL``: ``True`` if the key existed."""
@@ -344,6 +373,28 @@ class RedisStore:
         """``PING``; :class:`StoreUnavailable` unless the server answers."""
         self._call("PING", lambda c: c.ping())
 
+    def durability_warnings(self) -> list[str]:
+        """Persistence and eviction settings read with ``INFO`` (``CONFIG`` is often disabled
+        on managed Redis), on every primary of a Cluster.
+
+        Safe is ``aof_enabled:1`` and ``maxmemory_policy:noeviction``: snapshots alone lose
+        the writes since the last one, and every key here has a TTL, so ``volatile-*``
+        policies may evict any of them, like ``allkeys-*``."""
+        try:
+            replies = self._call("INFO", _info_per_node)
+        except StoreUnavailable:
+            return ["redis: cannot read its persistence and eviction settings (INFO refused)"]
+        warnings: list[str] = []
+        for info in replies:
+            if str(info.get("aof_enabled", "0")) != "1":
+                warnings.append("redis persistence: appendonly is off, a restart or crash "
+                                "loses replay markers, revocations and refresh tokens")
+            policy = str(info.get("maxmemory_policy", "unknown"))
+            if policy != "noeviction":
+                warnings.append(f"redis maxmemory-policy `{policy}` may evict replay markers "
+                                "and revocations: use noeviction")
+        return sorted(set(warnings))
+
     def close(self) -> None:
         """Close the connection pool(s)."""
         with self._lock:
@@ -355,6 +406,21 @@ class RedisStore:
                 self._on_close()
         except (RedisError, RedisClusterException, OSError):
             pass
+
+
+def _info_per_node(client: Client) -> list[dict[str, Any]]:
+    """``INFO persistence`` and ``INFO memory`` of the server, or of every Cluster primary."""
+    if isinstance(client, RedisCluster):
+        nodes = client.get_primaries()  # type: ignore[no-untyped-call]
+        per_node: list[dict[str, Any]] = []
+        for node in nodes:
+            info: dict[str, Any] = {}
+            for section in ("persistence", "memory"):
+                info.update(client.info(section, target_nodes=node))  # type: ignore[no-untyped-call]
+            per_node.append(info)
+        return per_node
+    merged: dict[str, Any] = {**client.info("persistence"), **client.info("memory")}
+    return [merged]
 
 
 def _opt_bytes(value: object) -> bytes | None:

@@ -32,6 +32,7 @@ from lxml import etree
 from idp.iam import IamModel, SamlProvider
 from idp.keys import KeyRing
 from idp.store import Store, key
+from idp.store.epoch import StoreEpoch
 from idp.sts.errors import StsError, err, expired_token, invalid_token
 from idp.sts.xmldsig import PublicKey, verify_enveloped
 from idp.xmlsafe import UnsafeXml, parse_untrusted, parser
@@ -67,6 +68,7 @@ class SamlClaims:
     source_identity: str | None = None
     attributes: dict[str, list[str]] = field(default_factory=dict)
     session_not_on_or_after: float | None = None  # AuthnStatement SessionNotOnOrAfter
+    issued_at: float | None = None  # Assertion IssueInstant (SAML Core §2.3.3)
 
     @property
     def subject_type(self) -> str:
@@ -183,6 +185,7 @@ class SamlVerifier:
                  skew: int = 120) -> None:
         self.model, self.certs, self.store, self.clock = model, certs, store, clock
         self.recipients, self.skew = recipients, skew
+        self.epoch = StoreEpoch(store, clock)
 
     def verify(self, saml_b64: str, principal_arn: str) -> SamlClaims:
         provider = self.model.saml_providers.get(principal_arn)
@@ -260,7 +263,8 @@ class SamlVerifier:
                             if k.startswith(AWS_ATTR + "PrincipalTag:") and v},
             transitive_tag_keys=tuple(attrs.get(AWS_ATTR + "TransitiveTagKeys", [])),
             source_identity=_first(attrs.get(AWS_ATTR + "SourceIdentity")),
-            attributes=attrs, session_not_on_or_after=_session_end(a))
+            attributes=attrs, session_not_on_or_after=_session_end(a),
+            issued_at=_time(a.get("IssueInstant"), "IssueInstant"))
 
     def _confirm(self, a: etree._Element, now: float) -> str:
         """SAML Profiles §4.1.4.2: a bearer confirmation for our consumer, still valid."""
@@ -279,11 +283,17 @@ class SamlVerifier:
         raise invalid_token("Invalid SAML response: no bearer SubjectConfirmation")
 
     def mark_used(self, claims: SamlClaims) -> None:
-        """Remember the assertion until it expires; a second use is refused."""
+        """Remember the assertion until it expires; a second use is refused, and so is an
+        assertion issued before the store's epoch (:mod:`idp.store.epoch`): the store lost
+        the markers that would tell whether it was used."""
         digest = hashlib.sha256(f"{claims.issuer}\x00{claims.assertion_id}".encode()).hexdigest()
         ttl = max(1, int(claims.not_on_or_after - self.clock()) + self.skew)
         if not self.store.add(key("replay", "sts-saml:" + digest), b"1", ttl):
             raise invalid_token("Assertion has already been used", "replay")
+        if claims.issued_at is None or self.epoch.issued_before(claims.issued_at):
+            raise expired_token("Assertion was issued before the service lost its replay "
+                                "records; get a new one",
+                                f"issued before the store epoch ({claims.issued_at})")
 
 
 def _role_pair(value: str) -> tuple[str, str]:

@@ -17,6 +17,7 @@ from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from idp.web.errors import RETRY_AFTER
 from idp.web.security import SECURITY_HEADERS, hsts
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -66,5 +67,7 @@ def form_body(environ: dict[str, Any], max_body: int) -> bytes | object:
 def send(start_response: StartResponse, status: int, headers: list[tuple[str, str]],
          body: bytes) -> Iterable[bytes]:
     reason = HTTP_STATUS_CODES.get(status, "Error")
+    if status == 503 and not any(k.lower() == "retry-after" for k, _ in headers):
+        headers = [*headers, ("Retry-After", RETRY_AFTER)]  # as idp.web.errors does for Flask
     start_response(f"{status} {reason}", [*headers, ("Content-Length", str(len(body)))])
     return [body]

@@ -1,0 +1,173 @@
+"""Prometheus metrics (``prometheus_client``) and ``GET /metrics``.
+
+Counted: every HTTP answer by endpoint and status, with its latency (one WSGI layer around the
+whole app, so the Flask routes and the direct WSGI paths are counted alike); browser sign-ins
+by outcome; store and directory failures.  Under ``idp serve`` every worker process writes its
+values to files in ``PROMETHEUS_MULTIPROC_DIR`` (a fresh folder per instance, set before any
+worker starts) and ``/metrics`` adds them up (``prometheus_client`` multiprocess mode).
+
+``prometheus_client`` reads that variable when it is first imported, so this module imports it
+only when a metric is first used (:func:`_m`), never at import time.
+
+``/metrics`` answers only when ``metrics.enabled``; a client must come from
+``metrics.networks`` (default: loopback; as resolved through ``web.trusted_proxies``) or send
+``Authorization: Bearer <metrics.token>``.  Anyone else gets 404.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from idp.config import MetricsConfig
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+PATH = "/metrics"
+ENDPOINTS = frozenset({
+    "/healthz", "/readyz", "/login", "/logout", "/account", "/saml/metadata", "/saml/sso",
+    "/saml/slo", "/saml/idp-initiated", "/.well-known/openid-configuration",
+    "/oauth2/authorize", "/oauth2/token", "/oauth2/userinfo", "/oauth2/jwks",
+    "/oauth2/introspect", "/oauth2/revoke", "/oauth2/logout", "/oauth2/device_authorization",
+    "/device", "/federation/saml", "/sts", "/sts/decide", "/iam", PATH,
+})
+SIGNIN_OUTCOMES = ("ok", "failed", "locked", "unavailable", "refused")
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+@dataclass(frozen=True)
+class _Metrics:
+    requests: Any
+    latency: Any
+    signins: Any
+    store_errors: Any
+    directory_errors: Any
+
+
+_built: _Metrics | None = None
+_lock = threading.Lock()
+
+
+def _m() -> _Metrics:
+    """The metrics, created on first use (see the module docstring)."""
+    global _built
+    if _built is None:
+        with _lock:
+            if _built is None:
+                from prometheus_client import Counter, Histogram
+
+                _built = _Metrics(
+                    Counter("idp_http_requests", "HTTP answers by endpoint and status",
+                            ["endpoint", "status"]),
+                    Histogram("idp_http_request_duration_seconds",
+                              "time to answer, by endpoint", ["endpoint"],
+                              buckets=(.002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5)),
+                    Counter("idp_signins", "browser sign-ins by outcome", ["outcome"]),
+                    Counter("idp_store_errors", "store operations that failed", ["op"]),
+                    Counter("idp_directory_errors", "directory operations that failed"),
+                )
+    return _built
+
+
+def endpoint(path: str) -> str:
+    """The endpoint label of a path: one of :data:`ENDPOINTS`, ``static`` or ``other`` (a
+    bounded set, whatever clients send)."""
+    if path in ENDPOINTS:
+        return path
+    return "static" if path.startswith("/static/") else "other"
+
+
+def signin(outcome: str) -> None:
+    """Count a browser sign-in: ``ok``, ``failed``, ``locked``, ``unavailable``, ``refused``."""
+    _m().signins.labels(outcome if outcome in SIGNIN_OUTCOMES else "refused").inc()
+
+
+def store_error(op: str) -> None:
+    _m().store_errors.labels(op.split(" ", 1)[0]).inc()
+
+
+def directory_error() -> None:
+    _m().directory_errors.inc()
+
+
+def exposition() -> bytes:
+    """The text format of every metric, summed over the worker processes when there are."""
+    from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    _m()
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return bytes(generate_latest(registry))
+    return bytes(generate_latest(REGISTRY))
+
+
+class MetricsMiddleware:
+    """Counts and times every answer; serves :data:`PATH` to allowed clients."""
+
+    def __init__(self, app: WsgiApp, config: MetricsConfig) -> None:
+        self.app = app
+        self.token = config.token.encode() if config.token else None
+        self.networks = [ipaddress.ip_network(n, strict=False) for n in config.networks]
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse
+                 ) -> Iterable[bytes]:
+        started = time.perf_counter()
+        path = environ.get("PATH_INFO", "")
+        label = endpoint(path)
+        status: list[str] = []
+
+        def recording(code: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
+            status.append(code.split(" ", 1)[0])
+            return start_response(code, headers, *exc)
+
+        body: Iterable[bytes]
+        if path == PATH and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            body = self._scrape(environ, recording)
+        else:
+            body = self.app(environ, recording)
+        m = _m()
+        m.requests.labels(label, status[0] if status else "000").inc()
+        m.latency.labels(label).observe(time.perf_counter() - started)
+        return body
+
+    def _allowed(self, environ: dict[str, Any]) -> bool:
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        if self.token is not None and auth[:7].lower() == "bearer ":
+            return hmac.compare_digest(auth[7:].strip().encode(), self.token)
+        try:
+            ip = ipaddress.ip_address(environ.get("REMOTE_ADDR", ""))
+        except ValueError:
+            return False
+        return any(ip in net for net in self.networks)
+
+    def _scrape(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        if not self._allowed(environ):
+            body = b"not found\n"
+            start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8"),
+                                             ("Content-Length", str(len(body)))])
+            return [body]
+        body = exposition()
+        start_response("200 OK", [("Content-Type", "text/plain; version=0.0.4; charset=utf-8"),
+                                  ("Cache-Control", "no-store"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def install(app: Any, config: MetricsConfig) -> None:
+    """Wrap a Flask app's WSGI callable (inside ProxyFix when there is one, so client
+    addresses are the ones the app sees)."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    if isinstance(app.wsgi_app, ProxyFix):
+        app.wsgi_app.app = MetricsMiddleware(app.wsgi_app.app, config)
+    else:
+        app.wsgi_app = MetricsMiddleware(app.wsgi_app, config)

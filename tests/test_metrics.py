@@ -1,0 +1,164 @@
+"""``GET /metrics``: Prometheus text scraped after real traffic, in one process and summed over
+the workers of ``idp serve --workers 2`` (multiprocess mode); only for allowed clients."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from idp.demo import USERS_FILE
+from tests.fixtures.servers import free_port, wait_for_port
+from tests.helpers import config, login, make_app
+
+IDP = str(Path(sys.executable).parent / "idp")
+TOKEN = "metrics-token-0123456789"
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    """One sample of the exposition text (0 when absent)."""
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        m = re.match(r"^([a-z_]+)(?:\{([^}]*)\})? (\S+)$", line)
+        if m and m.group(1) == name:
+            got = ",".join(sorted((m.group(2) or "").split(","))) if m.group(2) else ""
+            if got == want:
+                return float(m.group(3))
+    return 0.0
+
+
+def test_metrics_count_both_paths_sign_ins_and_store_errors(tmp_path: Path,
+                                                           demo_keys_dir: Path) -> None:
+    app, comps, _ = make_app(config(tmp_path, demo_keys_dir, metrics={
+        "enabled": True, "token": TOKEN}), demo=True)
+    client = app.test_client()
+    before = client.get("/metrics").get_data(as_text=True)
+    for _ in range(3):
+        assert client.get("/healthz").status_code == 200
+    login(client, "alice", "wrong-password")
+    login(client, "alice", "alice-password")
+    fast = client.post("/oauth2/token", data={"grant_type": "client_credentials"})
+    flask = client.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                        content_type="multipart/form-data")
+    assert fast.status_code == flask.status_code == 401
+    after = client.get("/metrics")
+    assert after.status_code == 200 and after.mimetype == "text/plain"
+    text = after.get_data(as_text=True)
+
+    def delta(name: str, **labels: str) -> float:
+        return value(text, name, **labels) - value(before, name, **labels)
+
+    assert delta("idp_http_requests_total", endpoint="/healthz", status="200") == 3
+    assert delta("idp_http_requests_total", endpoint="/oauth2/token", status="401") == 2, \
+        "the direct WSGI path and the Flask route are both counted"
+    assert delta("idp_signins_total", outcome="failed") == 1
+    assert delta("idp_signins_total", outcome="ok") == 1
+    assert delta("idp_http_request_duration_seconds_count", endpoint="/healthz") == 3
+    comps.close()
+
+
+@pytest.mark.parametrize(("remote", "auth", "status"), [
+    pytest.param("127.0.0.1", None, 200, id="loopback needs no token"),
+    pytest.param("203.0.113.9", None, 404, id="another address is refused"),
+    pytest.param("203.0.113.9", f"Bearer {TOKEN}", 200, id="the token opens it from anywhere"),
+    pytest.param("203.0.113.9", "Bearer wrong-token-0123456789", 404, id="a wrong token"),
+])
+def test_metrics_are_only_for_allowed_clients(tmp_path: Path, demo_keys_dir: Path,
+                                              remote: str, auth: str | None,
+                                              status: int) -> None:
+    app, comps, _ = make_app(config(tmp_path, demo_keys_dir, metrics={
+        "enabled": True, "token": TOKEN}))
+    headers = {"Authorization": auth} if auth else {}
+    r = app.test_client().get("/metrics", headers=headers,
+                              environ_base={"REMOTE_ADDR": remote})
+    assert r.status_code == status
+    assert (b"idp_http_requests_total" in r.data) == (status == 200)
+    comps.close()
+
+
+def test_metrics_are_off_unless_enabled(tmp_path: Path, demo_keys_dir: Path) -> None:
+    app, comps, _ = make_app(config(tmp_path, demo_keys_dir))
+    assert app.test_client().get("/metrics").status_code == 404
+    comps.close()
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("named", [pytest.param(False, id="a folder of the instance"),
+                                   pytest.param(True, id="a folder the operator names")])
+def test_metrics_add_up_every_gunicorn_worker(tmp_path: Path, redis_url: str,
+                                              named: bool) -> None:
+    port = free_port()
+    cfg = tmp_path / "idp.yaml"
+    cfg.write_text(f"""
+issuer: http://127.0.0.1:{port}
+secret_key: ${{IDP_SECRET_KEY}}
+store: {{url: "{redis_url}"}}
+directory: {{type: file, file: {{path: {USERS_FILE}}}}}
+keys: {{dir: keys, generate: true}}
+audit: {{sink: none}}
+metrics: {{enabled: true}}
+""")
+    shared = tmp_path / "metrics"  # an operator-named folder shows who wrote there
+    shared.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env["IDP_SECRET_KEY"] = "k" * 48
+    if named:
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
+    proc = subprocess.Popen([IDP, "serve", "--config", str(cfg), "--bind", f"127.0.0.1:{port}",
+                             "--workers", "2", "--threads", "2"], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, 30)
+        base = f"http://127.0.0.1:{port}"
+        sent = 0
+        with ThreadPoolExecutor(8) as pool:  # concurrent connections: both workers answer
+            while sent < 400:
+                codes = list(pool.map(lambda _: requests.get(f"{base}/healthz",
+                                                              timeout=5).status_code,
+                                      range(40)))
+                assert codes == [200] * 40
+                sent += 40
+                if not named or len(list(shared.glob("counter_*.db"))) >= 2:
+                    break
+        for _ in range(5):
+            r = requests.post(f"{base}/oauth2/token", data={"grant_type": "client_credentials"},
+                              timeout=5)
+            assert r.status_code == 401
+        text = requests.get(f"{base}/metrics", timeout=5).text
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=40)[0].decode(errors="replace")
+    assert out.count("Booting worker") >= 2, out
+    if named:
+        writers = {p.name for p in shared.glob("counter_*.db")}
+        assert len(writers) >= 2, f"both workers answered and counted: {writers}"
+    assert value(text, "idp_http_requests_total", endpoint="/healthz", status="200") == sent
+    assert value(text, "idp_http_requests_total", endpoint="/oauth2/token", status="401") == 5
+
+
+def test_grafana_dashboard_queries_only_metrics_the_idp_exports(tmp_path: Path,
+                                                                demo_keys_dir: Path) -> None:
+    """deploy/grafana-dashboard.json: every series it graphs is in a real scrape."""
+    import json
+
+    app, comps, _ = make_app(config(tmp_path, demo_keys_dir, metrics={"enabled": True}))
+    client = app.test_client()
+    login(client, "alice", "alice-password")
+    from idp import metrics
+
+    metrics.store_error("GET")
+    metrics.directory_error()
+    text = client.get("/metrics").get_data(as_text=True)
+    comps.close()
+    exported = {m.group(1) for m in re.finditer(r"^([a-z_]+)[ {]", text, re.M)}
+    dashboard = json.loads((Path(__file__).parents[1] / "deploy" /
+                            "grafana-dashboard.json").read_text())
+    queried = {name for panel in dashboard["panels"] for target in panel["targets"]
+               for name in re.findall(r"\b(idp_[a-z_]+)", target["expr"])}
+    assert queried and queried <= exported, queried - exported
