@@ -60,6 +60,7 @@ class Minted:
     data: AssertionData
     destination: str
     encrypt: bool
+    acs: str
 
 
 def saml_idp(comps: Components) -> SamlIdp:
@@ -102,7 +103,7 @@ def prepare(comps: Components, sp: str, user: str, *, in_response_to: str | None
     data, _, _ = assertion_data(idp, service, pending, fmt, sess)
     destination = str(overrides.pop("destination", acs))
     data = dataclasses.replace(data, **overrides)
-    return Minted(idp, service, data, destination, encrypts(idp, service)), relay_state
+    return Minted(idp, service, data, destination, encrypts(idp, service), acs), relay_state
 
 
 def sign(m: Minted) -> bytes:
@@ -112,7 +113,7 @@ def sign(m: Minted) -> bytes:
 
 
 def post(m: Minted, document: bytes, relay_state: str | None) -> SamlPost:
-    return SamlPost(m.data.recipient, base64.b64encode(document).decode(), relay_state,
+    return SamlPost(m.acs, base64.b64encode(document).decode(), relay_state,
                     document)
 
 

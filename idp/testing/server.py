@@ -26,7 +26,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from idp.app import Components, build_components, create_app
 from idp.audit import Auditor, MemorySink
 from idp.directory.file import FileDirectory
-from idp.testing import oidc_mint, saml_mint, sts_mint
+from idp.testing import oidc_mint, oidc_presets, saml_mint, saml_presets, sts_mint
 from idp.testing.config import KIT_HASHER, KitConfig, kit_config, materialise
 from idp.testing.errors import KitError
 
@@ -80,6 +80,7 @@ class IdpServer:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._tmp: Path | None = None
+        self._revoked: list[str] = []
 
     # -- life -------------------------------------------------------------------------------
     def start(self) -> IdpServer:
@@ -131,10 +132,12 @@ class IdpServer:
         self._server = self._thread = self._components = self._app = self._tmp = None
 
     def reset(self) -> None:
-        """Forget what one test did: the audit records (and, see below, recorded requests
-        and scripted logins)."""
-        with self.audit._lock:
-            self.audit.records.clear()
+        """Forget what one test did: audit records, revocations made by the ``revoked``
+        preset (and, see below, recorded requests and scripted logins)."""
+        self.audit.records.clear()
+        if self._revoked and self._components is not None:
+            sts_mint.unrevoke(self._components, self._revoked)
+        self._revoked.clear()
 
     def __enter__(self) -> IdpServer:
         return self.start()
@@ -199,22 +202,31 @@ class IdpServer:
 
     def saml_response(self, sp: str, user: str, *, relay_state: str | None = None,
                       in_response_to: str | None = None, name_id_format: str | None = None,
-                      acs_url: str | None = None, **overrides: Any) -> saml_mint.SamlPost:
+                      acs_url: str | None = None, preset: str | None = None,
+                      **overrides: Any) -> saml_mint.SamlPost:
         """A signed SAMLResponse for ``user`` at ``sp`` (an entity ID), ready to POST to its
         ACS; ``overrides`` replace assertion fields (``audience``, ``recipient``, ``now``,
-        ``lifetime``, ``attributes``…) or the Response ``destination``."""
+        ``lifetime``, ``attributes``…) or the Response ``destination``; ``preset`` names a
+        failure preset (:data:`idp.testing.saml_presets.PRESETS`)."""
         minted, relay = saml_mint.prepare(
             self.components, sp, user, in_response_to=in_response_to,
             name_id_format=name_id_format, acs_url=acs_url, relay_state=relay_state,
             **overrides)
-        return saml_mint.post(minted, saml_mint.sign(minted), relay)
+        if preset is None:
+            return saml_mint.post(minted, saml_mint.sign(minted), relay)
+        return saml_mint.post(minted, saml_presets.apply(preset, minted), relay)
 
     def id_token(self, client: str, user: str, *, claims: Mapping[str, Any] | None = None,
-                 scopes: list[str] | None = None, nonce: str | None = None) -> str:
+                 scopes: list[str] | None = None, nonce: str | None = None,
+                 preset: str | None = None) -> str:
         """An ID token for ``user`` at ``client``; ``claims`` are merged in (``None``
-        removes one)."""
-        return oidc_mint.id_token(self.components, client, user, claims=claims,
-                                  scopes=scopes, nonce=nonce)
+        removes one); ``preset`` names an OIDC failure preset
+        (:data:`idp.testing.oidc_presets.PRESETS`)."""
+        token = oidc_mint.id_token(self.components, client, user, claims=claims,
+                                   scopes=scopes, nonce=nonce)
+        if preset is None:
+            return token
+        return oidc_presets.apply(preset, self.components, token)
 
     def access_token(self, client: str, user: str | None = None, *,
                      claims: Mapping[str, Any] | None = None,
@@ -229,7 +241,7 @@ class IdpServer:
         """Temporary credentials for ``user`` in ``role`` (a name or an ARN) from this IdP's
         STS (``AssumeRoleWithSAML`` over HTTP); ``policy`` is a session policy (JSON).
         ``preset``: ``expired`` (issued by the STS an hour ago) or ``revoked`` (every session
-        of the role issued until now is revoked)."""
+        of the role issued until now, and in the next second, is revoked until ``reset()``)."""
         comps = self.components
         if preset == "expired":
             return sts_mint.expired(comps, user, role, policy)
@@ -239,5 +251,5 @@ class IdpServer:
         resp = requests.post(self.sts_url, data=params, timeout=10)
         creds = sts_mint.parse_result(resp.status_code, resp.content)
         if preset == "revoked":
-            sts_mint.revoke(comps, creds)
+            self._revoked.extend(sts_mint.revoke(comps, creds))
         return creds

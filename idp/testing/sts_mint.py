@@ -120,9 +120,9 @@ def expired(comps: Components, user: str, role: str, policy: str | None) -> Cred
     return in_process(comps, params, lambda: then)
 
 
-def revoke(comps: Components, creds: Credentials) -> None:
+def revoke(comps: Components, creds: Credentials) -> list[str]:
     """Revoke every session of the credentials' role issued up to now (``idp sts
-    revoke-sessions``)."""
+    revoke-sessions``); the role ARNs revoked."""
     svc: StsService = comps.extras["sts"]
     name = creds.assumed_role_arn.split(":assumed-role/", 1)[1].split("/", 1)[0]
     account = creds.assumed_role_arn.split(":")[4]
@@ -130,6 +130,14 @@ def revoke(comps: Components, creds: Credentials) -> None:
                if r.account == account and r.name == name]
     for arn in matches:
         svc.credentials.revoke_role_sessions(arn, before=int(time.time()) + 1)
+    return matches
+
+
+def unrevoke(comps: Components, role_arns: list[str]) -> None:
+    """Lift the kit's revocations (a marker at time 0 revokes nothing)."""
+    svc: StsService = comps.extras["sts"]
+    for arn in role_arns:
+        svc.credentials.revoke_role_sessions(arn, before=0)
 
 
 def expiration(creds: Credentials) -> datetime:

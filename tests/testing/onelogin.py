@@ -33,6 +33,7 @@ class Verdict:
     valid: bool
     error: str | None
     name_id: str | None
+    in_response_to: str | None = None
 
 
 def settings(idp: IdpServer) -> OneLogin_Saml2_Settings:
@@ -62,6 +63,7 @@ def verify(idp: IdpServer, saml_response: str, request_id: str | None = None) ->
         ok = bool(resp.is_valid(request_data, request_id, raise_exceptions=False))
         error = resp.get_error()
         name_id = resp.get_nameid() if ok else None
+        in_response_to = resp.get_in_response_to()
     except Exception as exc:  # python3-saml raises on some malformed documents
         return Verdict(False, f"{type(exc).__name__}: {exc}", None)
-    return Verdict(ok, error, name_id)
+    return Verdict(ok, error, name_id, in_response_to)
