@@ -9,7 +9,6 @@ per process and shared by every server that names no ``keys_dir``.
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 import threading
@@ -21,18 +20,21 @@ from typing import Any
 
 import requests
 from flask import Flask
+from requests import Session
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from idp.app import Components, build_components, create_app
 from idp.audit import Auditor, MemorySink
 from idp.directory.file import FileDirectory
+from idp.login.csrf import CSRF_COOKIE, csrf_token, new_binding
 from idp.testing import oidc_mint, oidc_presets, saml_mint, saml_presets, sts_mint
 from idp.testing.config import KIT_HASHER, KitConfig, kit_config, materialise
 from idp.testing.errors import KitError
+from idp.testing.recording import RecordedRequest, Recorder
+from idp.web.kit_login import Consent, LoginScript, ScriptedLogin, install
 
 _KEYS_LOCK = threading.Lock()
 _KEYS_DIR: Path | None = None
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def shared_keys_dir() -> Path:
@@ -65,7 +67,8 @@ class IdpServer:
 
     def __init__(self, config: KitConfig | Mapping[str, Any] | None = None, *,
                  store_url: str = "memory://", host: str = "127.0.0.1", port: int = 0,
-                 keys_dir: Path | None = None, **fields: Any) -> None:
+                 keys_dir: Path | None = None, any_user: bool = False,
+                 **fields: Any) -> None:
         self.kit = kit_config(config, **fields)
         self.store_url = store_url
         self.host = host
@@ -81,6 +84,9 @@ class IdpServer:
         self._thread: threading.Thread | None = None
         self._tmp: Path | None = None
         self._revoked: list[str] = []
+        self._any_user = any_user
+        self._script = LoginScript(any_user=any_user)
+        self._recorder: Recorder | None = None
 
     # -- life -------------------------------------------------------------------------------
     def start(self) -> IdpServer:
@@ -116,7 +122,11 @@ class IdpServer:
         self._app = create_app(mat.config, comps, demo=self.kit.demo)
 
     def wsgi(self, app: Flask) -> Any:
-        """The WSGI application served (the kit's layers around the Flask app)."""
+        """The WSGI application served: the Flask app with the kit's login script hooked in,
+        inside the request recorder."""
+        install(app, self._script)
+        self._recorder = Recorder(app.wsgi_app, self.components.config.web.max_form_bytes)
+        app.wsgi_app = self._recorder  # type: ignore[method-assign]
         return app
 
     def stop(self) -> None:
@@ -133,8 +143,13 @@ class IdpServer:
 
     def reset(self) -> None:
         """Forget what one test did: audit records, revocations made by the ``revoked``
-        preset (and, see below, recorded requests and scripted logins)."""
+        preset, recorded requests and scripted logins (``any_user`` returns to the value
+        the server was started with)."""
         self.audit.records.clear()
+        if self._recorder is not None:
+            self._recorder.clear()
+        self._script.clear()
+        self._script.any_user = self._any_user
         if self._revoked and self._components is not None:
             sts_mint.unrevoke(self._components, self._revoked)
         self._revoked.clear()
@@ -184,21 +199,55 @@ class IdpServer:
         return self.components.keys.active("RS256").cert_pem
 
     # -- headless helpers -------------------------------------------------------------------
-    def login(self, user: str, *, session: requests.Session | None = None) -> requests.Session:
-        """A ``requests.Session`` signed in at the IdP (the real login form, over HTTP)."""
+    def login(self, user: str, *, session: Session | None = None) -> Session:
+        """A ``requests.Session`` signed in at the IdP: the real login form POST over HTTP,
+        with the person's password (its CSRF token computed for a cookie set here)."""
         if user not in self.passwords:
             raise KitError(f"no password known for `{user}` (not a kit user)")
-        s = session or requests.Session()
-        page = s.get(self.url + "/login?reauth=1", timeout=10)
-        m = _CSRF.search(page.text)
-        if m is None:
-            raise KitError("the login page has no CSRF token")
+        s = session or Session()
+        binding = s.cookies.get(CSRF_COOKIE) or new_binding()
+        s.cookies.set(CSRF_COOKIE, binding, domain=self.host, path="/")
         resp = s.post(self.url + "/login", data={
-            "username": user, "password": self.passwords[user], "csrf_token": m.group(1),
-            "next": "/account"}, allow_redirects=False, timeout=10)
+            "username": user, "password": self.passwords[user],
+            "csrf_token": csrf_token(self.components.secret, binding), "next": "/account"},
+            allow_redirects=False, timeout=10)
         if resp.status_code != 303:
             raise KitError(f"login of `{user}` refused ({resp.status_code})")
         return s
+
+    # -- scripted browser steps -------------------------------------------------------------
+    def next_login(self, user: str, *, consent: Consent = "allow") -> None:
+        """The next visit to the login page signs ``user`` in without typing, and the next
+        OIDC consent page of that session answers ``consent`` (``allow`` or ``deny``)."""
+        if consent not in ("allow", "deny"):
+            raise KitError(f"consent must be `allow` or `deny`, not `{consent}`")
+        if self.components.directory.lookup(user) is None:
+            raise KitError(f"no user `{user}` in the kit's directory")
+        self._script.push(ScriptedLogin(user, consent))
+
+    @property
+    def any_user(self) -> bool:
+        """Whether the login form takes any known username without a password."""
+        return self._script.any_user
+
+    @any_user.setter
+    def any_user(self, value: bool) -> None:
+        self._script.any_user = bool(value)
+
+    # -- recorded requests ------------------------------------------------------------------
+    def requests(self, kind: str | None = None) -> list[RecordedRequest]:
+        """Every request received since the last ``reset()`` (of ``kind``: ``saml_sso``,
+        ``authorize``, ``token``, ``sts``… see :data:`idp.testing.recording.KINDS`)."""
+        return self._recorder.all(kind) if self._recorder is not None else []
+
+    def take_request(self, kind: str | None = None, *, timeout: float = 2.0
+                     ) -> RecordedRequest:
+        """The oldest recorded request (of ``kind``), removed from the record; waits up to
+        ``timeout`` seconds for one."""
+        found = self._recorder.take(kind, timeout) if self._recorder is not None else None
+        if found is None:
+            raise KitError(f"no {kind or 'request'} received within {timeout} s")
+        return found
 
     def saml_response(self, sp: str, user: str, *, relay_state: str | None = None,
                       in_response_to: str | None = None, name_id_format: str | None = None,
