@@ -21,7 +21,7 @@ from typing import Any
 import requests
 from flask import Flask
 from requests import Session
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from idp.app import Components, build_components, create_app
 from idp.audit import Auditor, MemorySink
@@ -31,6 +31,7 @@ from idp.testing import oidc_mint, oidc_presets, saml_mint, saml_presets, sts_mi
 from idp.testing.config import KIT_HASHER, KitConfig, kit_config, materialise
 from idp.testing.errors import KitError
 from idp.testing.recording import RecordedRequest, Recorder
+from idp.testing.serving import QuietHandler
 from idp.web.kit_login import Consent, LoginScript, ScriptedLogin, install
 
 _KEYS_LOCK = threading.Lock()
@@ -44,13 +45,6 @@ def shared_keys_dir() -> Path:
         if _KEYS_DIR is None:
             _KEYS_DIR = Path(tempfile.mkdtemp(prefix="idp-testing-keys-"))
         return _KEYS_DIR
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """No access log line per request (a test suite makes thousands)."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
 
 
 def _not_ready(environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -96,7 +90,7 @@ class IdpServer:
         self._tmp = Path(tempfile.mkdtemp(prefix="idp-testing-"))
         try:
             self._server = make_server(self.host, self.port, _not_ready, threaded=True,
-                                       request_handler=_QuietHandler)
+                                       request_handler=QuietHandler)
             self.url = f"http://{self.host}:{self._server.server_port}"
             self._build()
         except BaseException:
