@@ -18,7 +18,7 @@ from idp.directory.cli import users
 from idp.errors import ConfigError, IdpError
 from idp.iam.cli import policy
 from idp.keys import init_keys, list_keys, rotate_keys
-from idp.testing.cli import mock_s3
+from idp.testing.cli import mock_rp, mock_s3, mock_sp
 
 
 def _load(path: str) -> Config:
@@ -301,6 +301,8 @@ def sts_revoke_sessions(config_path: str, before: datetime | None, role_arn: str
 main.add_command(users)
 main.add_command(policy)
 main.add_command(mock_s3)
+main.add_command(mock_sp)
+main.add_command(mock_rp)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
