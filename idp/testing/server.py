@@ -9,6 +9,7 @@ per process and shared by every server that names no ``keys_dir``.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import threading
@@ -30,10 +31,12 @@ from idp.login.csrf import CSRF_COOKIE, csrf_token, new_binding
 from idp.testing import oidc_mint, oidc_presets, saml_mint, saml_presets, sts_mint
 from idp.testing.config import KIT_HASHER, KitConfig, kit_config, materialise
 from idp.testing.errors import KitError
+from idp.testing.mount import Mount
 from idp.testing.recording import RecordedRequest, Recorder
 from idp.testing.serving import QuietHandler
 from idp.web.kit_login import Consent, LoginScript, ScriptedLogin, install
 
+_ISSUER_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 _KEYS_LOCK = threading.Lock()
 _KEYS_DIR: Path | None = None
 
@@ -62,8 +65,17 @@ class IdpServer:
     def __init__(self, config: KitConfig | Mapping[str, Any] | None = None, *,
                  store_url: str = "memory://", host: str = "127.0.0.1", port: int = 0,
                  keys_dir: Path | None = None, any_user: bool = False,
+                 issuers: Mapping[str, KitConfig | Mapping[str, Any] | None] | None = None,
                  **fields: Any) -> None:
         self.kit = kit_config(config, **fields)
+        bad = [n for n in issuers or {} if not _ISSUER_NAME.fullmatch(n)]
+        if bad:
+            raise KitError(f"issuer name `{bad[0]}` is not [a-z0-9-], 1-32 characters")
+        self.issuers: dict[str, IdpServer] = {
+            name: IdpServer(cfg, store_url=store_url, host=host, any_user=any_user)
+            for name, cfg in (issuers or {}).items()}
+        """The other issuers of this server, by name: each at ``<url>/<name>`` with its own
+        keys, users, clients and store."""
         self.store_url = store_url
         self.host = host
         self.port = port
@@ -97,17 +109,34 @@ class IdpServer:
             self.stop()
             raise
         assert self._server is not None and self._app is not None
-        self._server.app = self.wsgi(self._app)
+        root = self.wsgi(self._app)
+        if self.issuers:
+            mounted = {}
+            for name, child in self.issuers.items():
+                mounted[name] = child._mounted(self, name)
+            root = Mount(root, mounted)
+        self._server.app = root
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         name=f"idp-testing {self.url}", daemon=True)
         self._thread.start()
         self.start_seconds = time.perf_counter() - began
         return self
 
-    def _build(self) -> None:
+    def _mounted(self, parent: IdpServer, name: str) -> Any:
+        """Build this issuer under ``parent``'s URL at ``/<name>``; its WSGI app."""
+        assert parent._tmp is not None
+        began = time.perf_counter()
+        self.url = f"{parent.url}/{name}"
+        self._tmp = parent._tmp / name
+        self.keys_dir = self.keys_dir or shared_keys_dir() / f"issuer-{name}"
+        self._build(cookie_name=f"idp_session_{name.replace('-', '_')}")
+        self.start_seconds = time.perf_counter() - began
+        return self.wsgi(self.app)
+
+    def _build(self, cookie_name: str = "idp_session") -> None:
         assert self._tmp is not None
         mat = materialise(self.kit, self._tmp, issuer=self.url, store_url=self.store_url,
-                          keys_dir=self.keys_dir or shared_keys_dir())
+                          keys_dir=self.keys_dir or shared_keys_dir(), cookie_name=cookie_name)
         self.passwords = mat.passwords
         directory = FileDirectory(mat.users_file, hasher=KIT_HASHER)
         comps = build_components(mat.config, demo=self.kit.demo, auditor=Auditor(self.audit),
@@ -124,6 +153,8 @@ class IdpServer:
         return app
 
     def stop(self) -> None:
+        for child in self.issuers.values():
+            child.stop()
         if self._server is not None:
             if self._thread is not None:
                 self._server.shutdown()
@@ -144,6 +175,8 @@ class IdpServer:
             self._recorder.clear()
         self._script.clear()
         self._script.any_user = self._any_user
+        for child in self.issuers.values():
+            child.reset()
         if self._revoked and self._components is not None:
             sts_mint.unrevoke(self._components, self._revoked)
         self._revoked.clear()
