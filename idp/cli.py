@@ -184,7 +184,10 @@ def without_process_env(app: Any) -> Any:
 @click.option("--keys-dir", default="keys", show_default=True, type=click.Path(file_okay=False))
 @click.option("--metadata-dir", "metadata_dirs", multiple=True, envvar="IDP_METADATA_DIR",
               type=click.Path(file_okay=False), help="more SP metadata (repeatable)")
-def demo(host: str, port: int, keys_dir: str, metadata_dirs: tuple[str, ...]) -> None:
+@click.option("--any-user", is_flag=True,
+              help="the login form takes any demo username without a password (for CI)")
+def demo(host: str, port: int, keys_dir: str, metadata_dirs: tuple[str, ...],
+         any_user: bool) -> None:
     """Run the embedded demo: no Redis, no LDAP, demo users and clients."""
     from werkzeug.serving import run_simple
 
@@ -194,6 +197,11 @@ def demo(host: str, port: int, keys_dir: str, metadata_dirs: tuple[str, ...]) ->
     dirs = [Path("metadata"), *(Path(d) for d in metadata_dirs)]
     config = demo_config(port, host=host, keys_dir=Path(keys_dir), metadata_dirs=dirs)
     app = create_app(config, demo=True)
+    if any_user:  # the test kit's login mode (idp/web/kit_login.py); never in `idp serve`
+        from idp.web.kit_login import LoginScript, install
+
+        install(app, LoginScript(any_user=True))
+        click.echo("any-user mode: the login form signs in any demo username, no password")
     base = config.issuer
     click.echo(f"idp demo on {base}  (demo credentials: for the demo only)")
     click.echo(f"  login      {base}/login")

@@ -4,6 +4,8 @@ both exist only in a kit app, never in an app built from a config file."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,6 +16,7 @@ from flask import Flask
 from idp.errors import ConfigError
 from idp.login.csrf import CSRF_COOKIE, csrf_token
 from idp.testing import IdpServer, KitError
+from tests.fixtures.servers import free_port, wait_for_port
 from tests.helpers import config, make_app
 from tests.helpers import csrf as page_csrf
 
@@ -134,3 +137,34 @@ def test_an_app_built_from_a_config_has_no_kit_hook(tmp_path: Path) -> None:
                                        "csrf_token": token})
     assert resp.status_code == 401
     assert 'name="password"' in client.get("/login").get_data(as_text=True)
+
+
+def test_idp_demo_any_user_flag_signs_in_a_demo_username_without_password(
+        tmp_path: Path) -> None:
+    port = free_port()
+    idp = str(Path(sys.executable).parent / "idp")
+    proc = subprocess.Popen([idp, "demo", "--any-user", "--port", str(port), "--keys-dir",
+                             str(tmp_path / "keys")], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port)
+        s = requests.Session()
+        url = f"http://127.0.0.1:{port}"
+        token = re.search(r'name="csrf_token" value="([^"]+)"',
+                          s.get(url + "/login", timeout=5).text)
+        assert token
+        resp = s.post(url + "/login", data={"username": "carol", "csrf_token": token[1]},
+                      allow_redirects=False, timeout=5)
+        assert resp.status_code == 303
+        assert "carol" in s.get(url + "/account", timeout=5).text
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=10)[0]
+    assert b"any-user mode" in out
+
+
+def test_idp_serve_has_no_any_user_option() -> None:
+    idp = str(Path(sys.executable).parent / "idp")
+    out = subprocess.run([idp, "serve", "--config", "x.yaml", "--any-user"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "No such option '--any-user'" in out.stderr
