@@ -21,6 +21,7 @@ from idp.directory.cli import users
 from idp.errors import ConfigError, IdpError
 from idp.iam.cli import policy
 from idp.keys import init_keys, list_keys, rotate_keys
+from idp.testing.cli import mock_rp, mock_s3, mock_sp
 
 
 def _report(path: str, problems: list[str]) -> NoReturn:
@@ -231,8 +232,10 @@ def without_process_env(app: Any) -> Any:
 @click.option("--config", "overlay", type=click.Path(dir_okay=False, exists=True),
               help="YAML adding SPs (metadata_dirs), users, OIDC clients, or setting iam, "
               "saml, sts, login, session")
+@click.option("--any-user", is_flag=True,
+              help="the login form takes any demo username without a password (for CI)")
 def demo(host: str, port: int, keys_dir: str, metadata_dirs: tuple[str, ...],
-         overlay: str | None) -> None:
+         overlay: str | None, any_user: bool) -> None:
     """Run the embedded demo: no Redis, no LDAP, demo users and clients."""
     from werkzeug.serving import run_simple
 
@@ -251,6 +254,11 @@ def demo(host: str, port: int, keys_dir: str, metadata_dirs: tuple[str, ...],
     if report.problems:
         _report(overlay or "demo", report.problems)
     app = create_app(config, demo=True)
+    if any_user:  # the test kit's login mode (idp/web/kit_login.py); never in `idp serve`
+        from idp.web.kit_login import LoginScript, install
+
+        install(app, LoginScript(any_user=True))
+        click.echo("any-user mode: the login form signs in any demo username, no password")
     base = config.issuer
     click.echo(f"idp demo on {base}  (demo credentials: for the demo only)")
     click.echo(f"  login      {base}/login")
@@ -365,6 +373,9 @@ def sts_revoke_sessions(config_path: str, before: datetime | None, role_arn: str
 
 main.add_command(users)
 main.add_command(policy)
+main.add_command(mock_s3)
+main.add_command(mock_sp)
+main.add_command(mock_rp)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

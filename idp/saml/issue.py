@@ -29,8 +29,10 @@ def session_index(sess: IdpSession) -> str:
     return index
 
 
-def issue(idp: SamlIdp, sp: ServiceProvider, pending: dict[str, Any], fmt: str,
-          sess: IdpSession, info: RequestInfo) -> PostForm:
+def assertion_data(idp: SamlIdp, sp: ServiceProvider, pending: dict[str, Any], fmt: str,
+                   sess: IdpSession) -> tuple[build.AssertionData, build.NameId, list[Any]]:
+    """What the assertion for ``sess`` says to ``sp`` (SAML Profiles §4.1.4.2), with the
+    role grants the mapping gives (the AWS attributes, for SPs that take them)."""
     now = idp.d.clock()
     opts = idp.options(sp)
     email = sess.attributes.get("email")
@@ -44,43 +46,56 @@ def issue(idp: SamlIdp, sp: ServiceProvider, pending: dict[str, Any], fmt: str,
         grants = idp.d.roles_for(list(sess.groups), values, sp.entity_id)
         attributes += attrs.aws_attributes(grants, sess.username, email,
                                            idp.config.aws_session_duration)
-    index = session_index(sess)
     data = build.AssertionData(
         id=idp.d.id_gen(), issuer=idp.entity_id, now=now, name_id=nid, audience=sp.entity_id,
         recipient=pending["acs"], in_response_to=pending["request_id"],
         lifetime=idp.config.assertion_lifetime, skew=idp.config.clock_skew,
-        authn_instant=sess.auth_time, session_index=index,
+        authn_instant=sess.auth_time, session_index=session_index(sess),
         session_not_on_or_after=sess.expires_at,
         authn_context=attrs.authn_context(idp.tls), attributes=attributes)
-    response_id = idp.d.id_gen()
-    encrypt = opts.encrypt_assertions
+    return data, nid, grants
+
+
+def encrypts(idp: SamlIdp, sp: ServiceProvider) -> bool:
+    """Whether assertions to ``sp`` are encrypted (its option, else its metadata)."""
+    encrypt = idp.options(sp).encrypt_assertions
     if encrypt is None:
         encrypt = bool(sp.encryption_certs)
-    encrypt = bool(encrypt and sp.encryption_certs)
+    return bool(encrypt and sp.encryption_certs)
+
+
+def signed_document(idp: SamlIdp, sp: ServiceProvider, data: build.AssertionData, *,
+                    response_id: str, destination: str, encrypt: bool) -> bytes:
+    """The signed Response holding the signed (and maybe encrypted) assertion."""
     if not encrypt and isinstance(idp.signer, LxmlCrypto) and idp.signer.text:
         key = idp.d.keys.active("RS256")
-        document = textsign.signed_response(data, response_id=response_id,
-                                            destination=pending["acs"], key=key,
-                                            cert_b64=cert_b64(key))
-    else:
-        response = build.response(id=response_id, issuer=idp.entity_id, now=now,
-                                  destination=pending["acs"],
-                                  in_response_to=pending["request_id"])
-        response.append(build.assertion(data))
-        response = idp.sign(response, response.find(SAML + "Assertion"))
-        if encrypt:
-            signed = response.find(SAML + "Assertion")
-            wrapper = etree.Element(SAML + "EncryptedAssertion")
-            signed.addprevious(wrapper)
-            wrapper.append(signed)
-            idp.xmlsec.encrypt_assertion(wrapper, signed, sp.encryption_certs[0])
-        document = etree.tostring(idp.sign(response, response))
-    _remember(idp, sess, sp, nid, index)
+        return textsign.signed_response(data, response_id=response_id, destination=destination,
+                                        key=key, cert_b64=cert_b64(key))
+    response = build.response(id=response_id, issuer=idp.entity_id, now=data.now,
+                              destination=destination, in_response_to=data.in_response_to)
+    response.append(build.assertion(data))
+    response = idp.sign(response, response.find(SAML + "Assertion"))
+    if encrypt:
+        signed = response.find(SAML + "Assertion")
+        wrapper = etree.Element(SAML + "EncryptedAssertion")
+        signed.addprevious(wrapper)
+        wrapper.append(signed)
+        idp.xmlsec.encrypt_assertion(wrapper, signed, sp.encryption_certs[0])
+    return bytes(etree.tostring(idp.sign(response, response)))
+
+
+def issue(idp: SamlIdp, sp: ServiceProvider, pending: dict[str, Any], fmt: str,
+          sess: IdpSession, info: RequestInfo) -> PostForm:
+    data, nid, grants = assertion_data(idp, sp, pending, fmt, sess)
+    encrypt = encrypts(idp, sp)
+    document = signed_document(idp, sp, data, response_id=idp.d.id_gen(),
+                               destination=pending["acs"], encrypt=encrypt)
+    _remember(idp, sess, sp, nid, data.session_index)
     idp.d.auditor.emit("SamlAssertionIssued", info, user=sess.username, additional={
         "serviceProvider": sp.entity_id, "subject": sess.subject, "nameId": nid.value,
         "nameIdFormat": nid.format, "roles": [g.role_arn for g in grants],
-        "sessionIndex": index, "samlId": data.id, "inResponseTo": pending["request_id"],
-        "encrypted": encrypt})
+        "sessionIndex": data.session_index, "samlId": data.id,
+        "inResponseTo": pending["request_id"], "encrypted": encrypt})
     fields = {"SAMLResponse": encode_post(document)}
     if pending.get("relay") is not None:
         fields["RelayState"] = pending["relay"]
