@@ -43,10 +43,11 @@ def test_metrics_count_both_paths_sign_ins_and_store_errors(tmp_path: Path,
         assert client.get("/healthz").status_code == 200
     login(client, "alice", "wrong-password")
     login(client, "alice", "alice-password")
-    fast = client.post("/oauth2/token", data={"grant_type": "client_credentials"})
-    flask = client.post("/oauth2/token", data={"grant_type": "client_credentials"},
-                        content_type="multipart/form-data")
-    assert fast.status_code == flask.status_code == 401
+    # the direct WSGI path answers both: a form (401, no client) and a JSON body (400)
+    form = client.post("/oauth2/token", data={"grant_type": "client_credentials"})
+    again = client.post("/oauth2/token", data={"grant_type": "client_credentials"})
+    as_json = client.post("/oauth2/token", json={"grant_type": "client_credentials"})
+    assert form.status_code == again.status_code == 401 and as_json.status_code == 400
     after = client.get("/metrics")
     assert after.status_code == 200 and after.mimetype == "text/plain"
     text = after.get_data(as_text=True)
@@ -55,8 +56,9 @@ def test_metrics_count_both_paths_sign_ins_and_store_errors(tmp_path: Path,
         return value(text, name, **labels) - value(before, name, **labels)
 
     assert delta("idp_http_requests_total", endpoint="/healthz", status="200") == 3
-    assert delta("idp_http_requests_total", endpoint="/oauth2/token", status="401") == 2, \
-        "the direct WSGI path and the Flask route are both counted"
+    assert delta("idp_http_requests_total", endpoint="/oauth2/token", status="401") == 2
+    assert delta("idp_http_requests_total", endpoint="/oauth2/token", status="400") == 1, \
+        "requests the direct WSGI path answers are counted"
     assert delta("idp_signins_total", outcome="failed") == 1
     assert delta("idp_signins_total", outcome="ok") == 1
     assert delta("idp_http_request_duration_seconds_count", endpoint="/healthz") == 3
