@@ -35,7 +35,7 @@ from tests.fuzz.known import known_bug
 from tests.fuzz.shapes import ROUTE_SHAPES, problems
 from tests.fuzz.target import Target, target
 
-CI_EXAMPLES = 100
+CI_EXAMPLES = 80
 settings.register_profile(
     "idp-fuzz-ci", max_examples=CI_EXAMPLES, derandomize=True, deadline=None, database=None,
     suppress_health_check=list(HealthCheck), print_blob=True)
