@@ -189,10 +189,6 @@ def client_auth(draw: Any) -> tuple[dict[str, str], list[tuple[str, str]]]:
     return {}, [("client_id", cid)] if draw(st.booleans()) else []
 
 
-def _auth_params(ctx: Ctx) -> dict[str, Strat]:
-    return {}
-
-
 def _tokens(ctx: Ctx) -> Strat:
     return st.one_of(st.sampled_from([ctx.access_token, ctx.id_token, ctx.refresh_token]),
                      signed_token(ctx), fake_jwt())
@@ -234,14 +230,13 @@ def _token(ctx: Ctx) -> dict[str, Strat]:
         "code_verifier": st.sampled_from(["dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", "a"]),
         "refresh_token": _tokens(ctx), "device_code": text,
         "scope": st.sampled_from(["roles", "openid", "bogus", "roles roles"]),
-        "resource": text, "audience": text, **_auth_params(ctx),
+        "resource": text, "audience": text,
     }
 
 
 def _introspect(ctx: Ctx) -> dict[str, Strat]:
     return {"token": _tokens(ctx),
-            "token_type_hint": st.sampled_from(["access_token", "refresh_token", "x"]),
-            **_auth_params(ctx)}
+            "token_type_hint": st.sampled_from(["access_token", "refresh_token", "x"])}
 
 
 SIGV4_BAD = {
@@ -354,7 +349,7 @@ def route_params(rule: str, method: str, ctx: Ctx) -> dict[str, Strat]:
     table: dict[str, Callable[[Ctx], dict[str, Strat]]] = {
         "/oauth2/authorize": _authorize, "/oauth2/token": _token,
         "/oauth2/introspect": _introspect, "/oauth2/revoke": _introspect,
-        "/oauth2/device_authorization": lambda c: {"scope": text, **_auth_params(c)},
+        "/oauth2/device_authorization": lambda c: {"scope": text},
         "/oauth2/userinfo": lambda c: {"access_token": _tokens(c)},
         "/oauth2/logout": lambda c: {
             "id_token_hint": _tokens(c), "client_id": st.sampled_from(["demo-web", "x"]),

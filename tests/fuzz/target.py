@@ -147,13 +147,17 @@ def _tokens(target_app: Flask, comps: Components, ctx: Ctx) -> None:
 
 
 def _credentials(target_app: Flask, ctx: Ctx) -> Credentials:
-    """Temporary credentials for alice's Admin role (AssumeRoleWithWebIdentity)."""
+    """Temporary credentials for one of alice's roles (AssumeRoleWithWebIdentity with her ID
+    token): Admin, whose policies let ``/iam`` answer, else ReadOnly."""
     client = Client(target_app, use_cookies=False)
-    r = client.post("/sts", base_url=ISSUER, data={
-        "Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15",
-        "RoleArn": "arn:aws:iam::111122223333:role/Admin", "RoleSessionName": "fuzz",
-        "WebIdentityToken": ctx.id_token})
-    body = r.get_data(as_text=True)
+    for role in ("Admin", "ReadOnly"):
+        r = client.post("/sts", base_url=ISSUER, data={
+            "Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15",
+            "RoleArn": f"arn:aws:iam::111122223333:role/{role}", "RoleSessionName": "fuzz",
+            "WebIdentityToken": ctx.id_token})
+        body = r.get_data(as_text=True)
+        if r.status_code == 200:
+            break
     assert r.status_code == 200, body
 
     def pick(tag: str) -> str:
