@@ -61,6 +61,7 @@ class Ctx:
     id_token: str = "idt"
     refresh_token: str = "rt"
     csrf_token: str = "csrf"
+    kid: str = "k"  # the IdP's signing key ID (public, in its JWKS)
     sign: Callable[..., str] | None = None
     amz_date: str = field(default_factory=lambda: time.strftime("%Y%m%dT%H%M%SZ",
                                                                 time.gmtime()))
@@ -189,9 +190,20 @@ def client_auth(draw: Any) -> tuple[dict[str, str], list[tuple[str, str]]]:
     return {}, [("client_id", cid)] if draw(st.booleans()) else []
 
 
+@st.composite
+def forged_token(draw: Any, ctx: Ctx) -> str:
+    """A real token's payload under a JOSE header naming the IdP's key, with one member
+    replaced by any JSON value (``crit``, ``alg``, ``b64``...), and a garbage signature."""
+    header: dict[str, Any] = {"alg": "RS256", "kid": ctx.kid, "typ": "at+jwt"}
+    name = draw(st.sampled_from(["crit", "alg", "kid", "typ", "b64", "jku", "x5c", "cty"]))
+    header[name] = draw(json_values)
+    payload = draw(st.sampled_from([ctx.access_token, ctx.id_token])).split(".")[1]
+    return f"{b64url(json.dumps(header).encode())}.{payload}.c2ln"
+
+
 def _tokens(ctx: Ctx) -> Strat:
     return st.one_of(st.sampled_from([ctx.access_token, ctx.id_token, ctx.refresh_token]),
-                     signed_token(ctx), fake_jwt())
+                     signed_token(ctx), forged_token(ctx), fake_jwt())
 
 
 REDIRECTS = ["http://127.0.0.1:8400/callback", "http://127.0.0.1/callback",

@@ -27,10 +27,11 @@ class FuzzRequest:
     def params(self) -> list[tuple[str, str]]:
         """Query and form-body pairs as a server decodes them (for the known-bug table)."""
         pairs = parse_qsl(self.query, keep_blank_values=True, errors="replace")
-        if self.content_type is None or "x-www-form-urlencoded" in self.content_type:
+        ctype = (self.content_type or "").lower()
+        if not ctype or "x-www-form-urlencoded" in ctype:
             text = self.body.decode("utf-8", "replace")
             pairs += parse_qsl(text, keep_blank_values=True, errors="replace")
-        elif self.content_type.startswith("multipart/"):
+        elif ctype.startswith("multipart/"):
             pairs += [(k.decode(errors="replace"), v.decode(errors="replace"))
                       for k, v in _PART.findall(self.body)]
         return pairs

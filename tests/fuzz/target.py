@@ -30,6 +30,7 @@ from idp.app import Components, build_components, create_app
 from idp.audit import Auditor, MemorySink
 from idp.demo import demo_config
 from idp.login.csrf import CSRF_COOKIE, csrf_token
+from idp.oidc.jose import unverified_header
 from idp.web.oidc_fast import FastOAuth
 from idp.web.sts_fast import FastSts
 from tests.fuzz.gen import ISSUER, Ctx
@@ -143,6 +144,7 @@ def _tokens(target_app: Flask, comps: Components, ctx: Ctx) -> None:
     assert r.status_code == 200, r.get_data(as_text=True)
     doc = r.get_json()
     ctx.id_token, ctx.access_token = doc["id_token"], doc["access_token"]
+    ctx.kid = unverified_header(ctx.id_token)["kid"]
     ctx.refresh_token = doc.get("refresh_token", "rt")
 
 

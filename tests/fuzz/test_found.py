@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import json
+from urllib.parse import urlencode
+
 import pytest
 
-from tests.fuzz.gen import BASIC
+from tests.fuzz.gen import BASIC, Ctx
+from tests.fuzz.known import ASSERTION_TYPE
 from tests.fuzz.model import FuzzRequest
 from tests.fuzz.shapes import ROUTE_SHAPES, problems
 from tests.fuzz.target import Target, target
@@ -69,3 +74,48 @@ def test_form_with_many_fields_same_answer_on_both_paths(app_target: Target, pat
     fast, flask = app_target.send(req, "wsgi"), app_target.send(req, "flask")
     assert (fast.status_code, fast.get_json()) == (flask.status_code, flask.get_json())
     assert fast.status_code == 401
+
+
+def _crit_null(token: str) -> str:
+    """``token`` under a JOSE header naming the same key, with ``"crit": null``."""
+    header = {**json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "==")), "crit": None}
+    head = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
+    return f"{head}.{token.split('.')[1]}.c2ln"
+
+
+def _crit_cases(ctx: Ctx) -> dict[str, tuple[FuzzRequest, int]]:
+    at, idt = _crit_null(ctx.access_token), _crit_null(ctx.id_token)
+    return {
+        "userinfo-bearer": (FuzzRequest("/oauth2/userinfo", "GET", "/oauth2/userinfo",
+                                        headers={"Authorization": f"Bearer {at}"}), 401),
+        "introspect-token": (FuzzRequest(
+            "/oauth2/introspect", "POST", "/oauth2/introspect", content_type=FORM,
+            body=urlencode({"token": at}).encode(),
+            headers={"Authorization": BASIC["demo-web"]}), 200),
+        "token-client-assertion": (FuzzRequest(
+            "/oauth2/token", "POST", "/oauth2/token", content_type=FORM,
+            body=urlencode({"grant_type": "client_credentials",
+                            "client_assertion_type": ASSERTION_TYPE,
+                            "client_assertion": idt}).encode()), 401),
+        "sts-web-identity-token": (FuzzRequest("/sts", "POST", "/sts", content_type=FORM,
+                                               body=urlencode({
+            "Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15",
+            "RoleArn": "arn:aws:iam::111122223333:role/ReadOnly", "RoleSessionName": "fuzz",
+            "WebIdentityToken": idt}).encode()), 400),
+    }
+
+
+@pytest.mark.parametrize("case", ["userinfo-bearer", "introspect-token",
+                                  "token-client-assertion", "sts-web-identity-token"])
+def test_token_header_with_crit_not_a_list_is_refused(app_target: Target, case: str) -> None:
+    """RFC 7515 §4.1.11: ``crit`` is a non-empty array of names.  A token whose header names
+    the IdP's (public) key with ``"crit": null`` made the JOSE library raise a TypeError:
+    a 500 wherever a token is verified.  Now each endpoint refuses it in its own shape
+    (introspection: ``active: false``)."""
+    req, status = _crit_cases(app_target.ctx)[case]
+    for via in app_target.paths(req.rule):
+        resp = app_target.send(req, via)
+        assert resp.status_code == status, (via, resp.get_data()[:300])
+        assert problems(ROUTE_SHAPES[req.rule], req.method, resp) == []
+        if case == "introspect-token":
+            assert resp.get_json() == {"active": False}
