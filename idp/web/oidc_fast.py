@@ -58,7 +58,8 @@ class FastOAuth:
                 {"error": "invalid_request", "error_description": "request body too large"},
                 413))
         try:
-            pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
+            pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True,
+                              max_num_fields=100)
         except (UnicodeDecodeError, ValueError):
             return self._send(start_response, JsonResult(
                 {"error": "invalid_request", "error_description": "malformed form body"}, 400))
