@@ -42,6 +42,7 @@ STRINGS = ["", " ", "\x00", "a\x00b", "\r\n", "\t", "\x7f", "\x1b[31m", "\u202e"
 RAW_ESCAPES = ["%", "%Z", "%zz", "%C2", "%C2%B2", "%D9%A3", "%EF%BC%91", "%FF%FE", "%ED%A0%80",
                "%C0%80", "%00", "%0A", "%0D%0A", "+", "%2B", "%25", "%E2%80%AE", "%F4%90%80%80"]
 ISSUER = "http://127.0.0.1:8000"
+SP_ENTITY = "https://sp.fuzz.example"
 ROLES = [f"arn:aws:iam::111122223333:role/{r}" for r in ("Admin", "Developer", "ReadOnly",
                                                         "Operator", "Nope")]
 SAML_NS = 'xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ' \
@@ -62,6 +63,7 @@ class Ctx:
     refresh_token: str = "rt"
     csrf_token: str = "csrf"
     kid: str = "k"  # the IdP's signing key ID (public, in its JWKS)
+    saml_sign: Callable[[list[tuple[str, str]]], str] | None = None  # the test SP's key
     sign: Callable[..., str] | None = None
     amz_date: str = field(default_factory=lambda: time.strftime("%Y%m%dT%H%M%SZ",
                                                                 time.gmtime()))
@@ -121,8 +123,8 @@ def signed_token(draw: Any, ctx: Ctx) -> str:
 
 
 def _saml_xml(kind: str, issuer: str, instant: str, dest: str, ident: str) -> bytes:
-    extra = ('AssertionConsumerServiceURL="http://127.0.0.1:8000/federation/saml"'
-             if kind == "AuthnRequest" else "")
+    acs = SP_ENTITY + "/acs" if issuer == SP_ENTITY else ISSUER + "/federation/saml"
+    extra = f'AssertionConsumerServiceURL="{acs}"' if kind == "AuthnRequest" else ""
     inner = "<saml:NameID>alice</saml:NameID><samlp:SessionIndex>s</samlp:SessionIndex>" \
         if kind == "LogoutRequest" else ""
     return (f'<samlp:{kind} {SAML_NS} ID="{ident}" Version="2.0" IssueInstant="{instant}" '
@@ -136,7 +138,8 @@ def saml_message(draw: Any, deflate: bool) -> str:
     if draw(st.booleans()):
         xml = _saml_xml(
             draw(st.sampled_from(["AuthnRequest", "LogoutRequest", "LogoutResponse", "Foo"])),
-            draw(st.sampled_from(["urn:amazon:webservices", "https://sp.example", "", "é"])),
+            draw(st.sampled_from([SP_ENTITY, "urn:amazon:webservices", "https://sp.example",
+                                  "", "é"])),
             draw(st.sampled_from([time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                   "2001-01-01T00:00:00Z", "x", "9999-99-99T99:99:99Z"])),
             draw(st.sampled_from([ISSUER + "/saml/sso", ISSUER + "/saml/slo",
@@ -149,6 +152,42 @@ def saml_message(draw: Any, deflate: bool) -> str:
         co = zlib.compressobj(wbits=-15)
         xml = co.compress(xml) + co.flush()
     return base64.b64encode(xml).decode() if draw(st.booleans()) else draw(junk)
+
+
+@st.composite
+def signed_redirect(draw: Any, ctx: Ctx, path: str) -> str:
+    """A query signed by the test SP (SAML Bindings §3.4.4.1), then perhaps tampered with:
+    a forged copy of a protocol parameter under a percent-encoded name (``SAML%52equest``,
+    ``Relay%53tate``) before or after it, a re-encoded name, or a changed value."""
+    assert ctx.saml_sign is not None
+    kind = draw(st.sampled_from(["AuthnRequest"] if path == "/saml/sso" else
+                                ["LogoutRequest", "LogoutResponse"]))
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    instant = draw(st.sampled_from([now, "2001-01-01T00:00:00Z", now]))
+    dest = draw(st.sampled_from([ISSUER + ("/saml/sso" if kind == "AuthnRequest"
+                                            else "/saml/slo"), "https://evil.example/"]))
+    ident = draw(st.sampled_from(["fresh", "fresh", "_replayed"]))  # one-time IDs
+    xml = _saml_xml(kind, SP_ENTITY, instant, dest,
+                    "_" + uuid.uuid4().hex if ident == "fresh" else ident)
+    co = zlib.compressobj(wbits=-15)
+    message = base64.b64encode(co.compress(xml) + co.flush()).decode()
+    name = "SAMLResponse" if kind == "LogoutResponse" else "SAMLRequest"
+    query = ctx.saml_sign([(name, message), ("RelayState", draw(text))])
+    tamper = draw(st.sampled_from(["none", "forged-first", "forged-last", "encoded-name",
+                                   "relaystate-swap", "value"]))
+    forged = quote(base64.b64encode(b"<forged/>").decode(), safe="")
+    encoded = name[:4] + "%52" + name[5:] if name[4] == "R" else "SAML%52esponse"
+    if tamper == "forged-first":
+        return f"{encoded}={forged}&{query}"
+    if tamper == "forged-last":
+        return f"{query}&{encoded}={forged}"
+    if tamper == "encoded-name":
+        return query.replace(f"{name}=", f"{encoded}=", 1)
+    if tamper == "relaystate-swap":
+        return f"Relay%53tate={quote(draw(text), safe='')}&{query}"
+    if tamper == "value":
+        return query.replace("RelayState=", "RelayState=x", 1)
+    return query
 
 
 # -- protocol parameters per route -------------------------------------------------------------
@@ -582,6 +621,8 @@ def fuzz_request(draw: Any, rule: str, methods: Strat, ctx: Ctx) -> FuzzRequest:
         req.headers.update(auth_headers)
     if method in ("GET", "HEAD", "OPTIONS", "DELETE") and rule != "/sts/decide":
         req.query = join(pairs + auth_query)
+        if rule in ("/saml/sso", "/saml/slo") and ctx.saml_sign and draw(st.booleans()):
+            req.query = draw(signed_redirect(ctx, rule))
         return req
     where = {4: "query", 5: "split"}.get(draw(st.integers(0, 9)), "body")
     if where == "query":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import functools
 import html
 import re
 import shutil
@@ -23,6 +24,7 @@ from urllib.parse import urlencode, urlsplit
 from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from cryptography.hazmat.primitives import serialization
 from flask import Flask
 from werkzeug.test import Client, TestResponse
 
@@ -31,13 +33,28 @@ from idp.audit import Auditor, MemorySink
 from idp.demo import demo_config
 from idp.login.csrf import CSRF_COOKIE, csrf_token
 from idp.oidc.jose import unverified_header
+from idp.saml.messages import sign_redirect
 from idp.web.oidc_fast import FastOAuth
 from idp.web.sts_fast import FastSts
-from tests.fuzz.gen import ISSUER, Ctx
+from tests.fuzz.gen import ISSUER, SP_ENTITY, Ctx
 from tests.fuzz.model import FuzzRequest
+from tests.saml.spapps import make_cert
 
 FAST_ROUTES = ("/sts", "/oauth2/token", "/oauth2/introspect", "/oauth2/revoke")
 BINDING = "fuzz-csrf-binding"
+SP_METADATA = """<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"
+ xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity}">
+ <md:SPSSODescriptor AuthnRequestsSigned="true" WantAssertionsSigned="true"
+  protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+  <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}
+  </ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+  <md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+   Location="{entity}/slo"/>
+  <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+   Location="{entity}/acs" index="0"/>
+ </md:SPSSODescriptor>
+</md:EntityDescriptor>
+"""
 
 
 @dataclass
@@ -179,12 +196,21 @@ def target() -> Target:
     if _TARGET is None:
         tmp = Path(tempfile.mkdtemp(prefix="idp-fuzz-"))
         atexit.register(shutil.rmtree, tmp, True)
+        # a service provider that signs its requests (AuthnRequestsSigned), key known here
+        key_pem, cert_pem = make_cert("fuzz-sp")
+        (tmp / "metadata").mkdir()
+        body = "".join(line for line in cert_pem.splitlines() if "-----" not in line)
+        (tmp / "metadata" / "fuzz-sp.xml").write_text(SP_METADATA.format(entity=SP_ENTITY,
+                                                                         cert=body))
         cfg = demo_config(8000, keys_dir=tmp / "keys", metadata_dirs=[tmp / "metadata"],
                           audit="none")
         comps = build_components(cfg, demo=True, auditor=Auditor(MemorySink()))
         app = create_app(cfg, comps, demo=True)
+        assert comps.extras["saml_metadata_problems"] == []
+        sp_key = serialization.load_pem_private_key(key_pem.encode(), None)
         ctx = Ctx(csrf_token=csrf_token(comps.secret, BINDING),
-                  sign=comps.extras["oidc"].core.signer.sign)
+                  sign=comps.extras["oidc"].core.signer.sign,
+                  saml_sign=functools.partial(sign_redirect, key=sp_key))
         _tokens(app, comps, ctx)
         creds = _credentials(app, ctx)
         _TARGET = Target(app, comps, ctx, creds, Client(app, use_cookies=False),

@@ -7,8 +7,10 @@ request uses one of the methods the route allows or one it does not, protocol pa
 plausible values of which a few are mutated (boundary values, Unicode digits, NUL and control
 characters, invalid UTF-8 escapes, overflowing numbers, impossible dates, duplicated and
 percent-encoded names), every content type, huge and deeply nested bodies, with or without a
-signed-in session cookie and CSRF token, and, on ``/sts`` and ``/iam``, SigV4 signatures made
-with real credentials.  See ``gen.py`` for the generators and ``shapes.py`` for the checks.
+signed-in session cookie and CSRF token, on ``/sts`` and ``/iam`` SigV4 signatures made with
+real credentials, and on ``/saml/sso`` and ``/saml/slo`` HTTP-Redirect queries signed by a test
+service provider (``AuthnRequestsSigned``), some with a forged copy of a parameter under a
+percent-encoded name.  See ``gen.py`` for the generators and ``shapes.py`` for the checks.
 
 Profiles (environment variable ``IDP_FUZZ_PROFILE``):
 
