@@ -36,8 +36,8 @@ from idp.oidc.jose import unverified_header
 from idp.saml.messages import sign_redirect
 from idp.web.oidc_fast import FastOAuth
 from idp.web.sts_fast import FastSts
-from tests.fuzz.gen import ISSUER, SP_ENTITY, Ctx
 from tests.fuzz.model import FuzzRequest
+from tests.fuzz.values import ISSUER, SP_ENTITY, Ctx
 from tests.saml.spapps import make_cert
 
 FAST_ROUTES = ("/sts", "/oauth2/token", "/oauth2/introspect", "/oauth2/revoke")

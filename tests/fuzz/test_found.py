@@ -8,11 +8,12 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.fuzz.gen import BASIC, Ctx
+from tests.fuzz.gen import BASIC
 from tests.fuzz.known import ASSERTION_TYPE
 from tests.fuzz.model import FuzzRequest
 from tests.fuzz.shapes import ROUTE_SHAPES, problems
 from tests.fuzz.target import Target, target
+from tests.fuzz.values import Ctx
 
 FORM = "application/x-www-form-urlencoded"
 
