@@ -12,7 +12,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if t is None or not t.counts:
         return
     tr = terminalreporter
-    tr.section("fuzz: generated requests per route")
+    tr.section("fuzz: generated requests per route (and the statuses they got)")
     total = 0
     for rule in sorted({r for r, _ in t.counts}):
         wsgi, flask = t.counts[(rule, "wsgi")], t.counts[(rule, "flask")]
@@ -20,6 +20,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         both = f" (+{flask} straight to Flask)" if flask else ""
         codes = " ".join(f"{c}:{n}" for (r, c), n in sorted(t.statuses.items()) if r == rule)
         tr.write_line(f"{rule:38} {wsgi:6}{both}  statuses {codes}")
-    tr.write_line(f"{'total requests':38} {total:6}")
+    tr.write_line(f"{'total generated requests':38} {total:6}")
     for entry, hits in sorted(t.known_hits.items()):
         tr.write_line(f"known bug excused (KNOWN_FIXED_ELSEWHERE) {entry}: {hits} requests")
