@@ -14,13 +14,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import unquote
+from urllib.parse import parse_qsl
 
 from tests.fuzz.model import FuzzRequest
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 _AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
-_EXPIRES = re.compile(r"X-Amz-Expires=([^&\"]*)")
 _CLIENT_AUTH_ROUTES = {"/oauth2/token", "/oauth2/introspect", "/oauth2/revoke",
                        "/oauth2/device_authorization", "/sts/decide"}
 
@@ -33,12 +32,6 @@ class Known:
     routes: frozenset[str]
     matches: Callable[[FuzzRequest], bool]
     reason: str
-
-
-def _text(req: FuzzRequest) -> str:
-    """Everything the client sent, percent-decoded once (names, values, headers, body)."""
-    raw = req.query + "&" + req.body.decode("utf-8", "replace")
-    return unquote(raw) + " " + " ".join(req.headers.values())
 
 
 def _non_decimal_digit(value: str) -> bool:
@@ -80,11 +73,32 @@ def _bad_calendar(value: str) -> bool:
     return False
 
 
+def _signed_fields(query: str, headers: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The X-Amz-Date and X-Amz-Expires values SigV4 verification reads: from a presigned
+    query, else from the headers of a header-signed request."""
+    q = dict(parse_qsl(query, keep_blank_values=True, errors="replace"))
+    if "X-Amz-Signature" in q:
+        return [q.get("X-Amz-Date", "")], [q.get("X-Amz-Expires", "")]
+    low = {k.lower(): v for k, v in headers.items()}
+    if low.get("authorization", "").startswith("AWS4-HMAC-SHA256"):
+        return [low.get("x-amz-date", "")], []
+    return [], []
+
+
 def _sigv4_date_or_expires(req: FuzzRequest) -> bool:
-    text = _text(req)
-    if any(_bad_calendar(d) for d in _AMZ_DATE.findall(text)):
-        return True
-    return any(_non_decimal_digit(v.strip()) for v in _EXPIRES.findall(text))
+    dates, expires = _signed_fields(req.query, req.headers)
+    if req.rule == "/sts/decide":
+        try:
+            inner = json.loads(req.body).get("request")
+        except (ValueError, RecursionError, AttributeError):
+            inner = None
+        if isinstance(inner, dict) and isinstance(inner.get("query", ""), str) \
+                and isinstance(inner.get("headers", {}), dict):
+            d, e = _signed_fields(inner.get("query", ""),
+                                  {str(k): str(v) for k, v in inner.get("headers", {}).items()})
+            dates, expires = dates + d, expires + e
+    return any(_AMZ_DATE.fullmatch(d) and _bad_calendar(d) for d in dates) \
+        or any(_non_decimal_digit(v.strip()) for v in expires)
 
 
 def _deep_json(req: FuzzRequest) -> bool:
