@@ -50,6 +50,10 @@ def unverified_header(token: str) -> dict[str, Any]:
         raise OAuthError("invalid_token", "malformed token", debug=str(exc)) from exc
     if not isinstance(data, dict):
         raise OAuthError("invalid_token", "malformed token")
+    crit = data.get("crit", [""])
+    if not isinstance(crit, list) or not crit or not all(isinstance(c, str) for c in crit):
+        # RFC 7515 §4.1.11: a non-empty array of names (the JOSE library iterates it)
+        raise OAuthError("invalid_token", "malformed token", debug="crit is not a list")
     return data
 
 

@@ -152,7 +152,7 @@ class WebIdentityVerifier:
                                 f"{iss}", f"kid {header.get('kid')!r}")
         try:
             claims = dict(jwt.decode(token, entry[1], algorithms=[alg]).claims)
-        except (JoseError, ValueError) as exc:
+        except (JoseError, ValueError, TypeError) as exc:  # TypeError: a `crit` not a list
             raise invalid_token("The web identity token signature is invalid", str(exc)) \
                 from None
         return self._check(claims, p, iss)

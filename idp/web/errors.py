@@ -1,14 +1,23 @@
-"""Error pages: every failure is a page with the right status, never a traceback."""
+"""Error pages: every failure is a page with the right status, never a traceback.
+
+HTTP-level refusals (a method a route does not allow, a body over the size limit, a body
+werkzeug cannot parse) happen before any blueprint runs; on the machine endpoints they are
+answered in the protocol's own shape (OAuth error JSON, AWS error XML, the decision JSON) as
+the endpoint answers every other error, and as an HTML page elsewhere.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from idp.errors import IdpError
+from idp.iam.query_xml import error as aws_error
+from idp.web.context import request_info
 
 log = logging.getLogger("idp.web")
 
@@ -26,9 +35,30 @@ def _idp_error(exc: IdpError) -> tuple[str, int]:
     return _page(exc.status, title, exc.description)
 
 
-def _http_error(exc: HTTPException) -> tuple[str, int]:
+_OAUTH_API = frozenset({"/oauth2/token", "/oauth2/userinfo", "/oauth2/introspect",
+                        "/oauth2/revoke", "/oauth2/device_authorization"})
+_AWS_API = frozenset({"/sts", "/iam"})
+
+
+def _http_error(exc: HTTPException) -> tuple[str, int] | Response:
     status = exc.code or 500
-    return _page(status, exc.name, (exc.description or "").split(".")[0].lower())
+    message = (exc.description or "").split(".")[0].lower()
+    if request.path in _OAUTH_API:  # RFC 6749 §5.2
+        body = json.dumps({"error": "invalid_request", "error_description": message})
+    elif request.path == "/sts/decide":
+        body = json.dumps({"decision": "Deny", "reason": "bad request", "error": {
+            "code": exc.name.replace(" ", ""), "message": message}})
+    elif request.path in _AWS_API:  # AWS Query API error document
+        resp = Response(aws_error(exc.name.replace(" ", ""), message,
+                                  request_info().request_id), status, mimetype="text/xml")
+        resp.headers.update({k: v for k, v in exc.get_headers() if k == "Allow"})
+        return resp
+    else:
+        return _page(status, exc.name, message)
+    resp = Response(body, status, mimetype="application/json")
+    resp.headers.update({k: v for k, v in exc.get_headers() if k == "Allow"})
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 def _unexpected(exc: Exception) -> tuple[str, int]:

@@ -72,7 +72,8 @@ def logout() -> Response:
     """End the IdP session (CSRF-protected POST)."""
     if not security.csrf_ok():
         return Response(render_template("error.html", status=400, title="Request refused",
-                                        message="missing or invalid CSRF token"), status=400)
+                                        message="missing or invalid CSRF token"), status=400,
+                        mimetype="text/html")
     sess = current_session()
     if sess is not None:
         components().login.logout(sess, request_info())

@@ -96,7 +96,8 @@ def slo() -> Response:
     if request.method == "POST" and not is_saml:
         if not security.csrf_ok():
             return Response(render_template("error.html", status=400, title="Request refused",
-                                            message="missing or invalid CSRF token"), 400)
+                                            message="missing or invalid CSRF token"), 400,
+                            mimetype="text/html")
         resp = _render(logout.idp_initiated(sess, request_info()))
     else:
         resp = _render(logout.handle(binding, sess, request_info()))

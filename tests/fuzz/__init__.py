@@ -1,0 +1,1 @@
+"""Property-based fuzzing of every route of the app (see ``test_routes.py``)."""
