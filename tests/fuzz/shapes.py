@@ -23,6 +23,7 @@ JSON_DOC = "json-doc"  # a public JSON document (discovery, JWKS): JSON, or the 
 XML_DOC = "xml-doc"  # SAML metadata: XML, or the HTML error page
 HEALTH = "health"  # liveness/readiness: a short JSON or text answer
 STATIC = "static"  # a static file, or the HTML error page
+AWS_JSON = "aws-json"  # AWS REST-JSON (SSO OIDC, SSO portal): JSON, ``x-amzn-ErrorType`` on errors
 
 ROUTE_SHAPES: dict[str, str] = {
     "/": BROWSER,
@@ -50,6 +51,16 @@ ROUTE_SHAPES: dict[str, str] = {
     "/iam": AWS,
     "/federation/saml": BROWSER,
     "/static/<path:filename>": STATIC,
+    "/sso-oidc/authorize": BROWSER,
+    "/sso-oidc/client/register": AWS_JSON,
+    "/sso-oidc/device_authorization": AWS_JSON,
+    "/sso-oidc/token": AWS_JSON,
+    "/sso-portal/assignment/accounts": AWS_JSON,
+    "/sso-portal/assignment/roles": AWS_JSON,
+    "/sso-portal/federation/credentials": AWS_JSON,
+    "/sso-portal/logout": AWS_JSON,
+    "/start": BROWSER,
+    "/start/": BROWSER,
 }
 
 _EXC_NAMES = sorted(n for n in dir(builtins) if isinstance(getattr(builtins, n), type)
@@ -103,6 +114,14 @@ def _decide(resp: TestResponse) -> str | None:
     return None
 
 
+def _aws_json(resp: TestResponse) -> str | None:
+    if _ctype(resp) != "application/json":
+        return f"content type {_ctype(resp)!r}, not application/json"
+    if resp.status_code >= 400 and not resp.headers.get("x-amzn-ErrorType"):
+        return "no x-amzn-ErrorType header"
+    return None
+
+
 def _page_or_redirect(resp: TestResponse) -> str | None:
     if 300 <= resp.status_code < 400:
         return None if resp.headers.get("Location") else "redirect without Location"
@@ -131,7 +150,7 @@ def _static(resp: TestResponse) -> str | None:
 
 
 CHECKS: dict[str, Callable[[TestResponse], str | None]] = {
-    OAUTH: _oauth, AWS: _aws, DECIDE: _decide, BROWSER: _page_or_redirect,
+    OAUTH: _oauth, AWS: _aws, AWS_JSON: _aws_json, DECIDE: _decide, BROWSER: _page_or_redirect,
     SAML: _page_or_redirect, JSON_DOC: _document("application/json"),
     XML_DOC: _document("application/samlmetadata+xml"), HEALTH: _health, STATIC: _static,
 }

@@ -22,9 +22,8 @@ Profiles (environment variable ``IDP_FUZZ_PROFILE``):
       IDP_FUZZ_PROFILE=long .venv/bin/python -m pytest -q tests/fuzz
 
 The number of generated requests per route (and their statuses) is printed at the end of the
-run, with how many requests each entry of ``known.KNOWN_FIXED_ELSEWHERE`` excused: the one
-table of bugs being fixed on other branches (a failing request it matches is rejected, not
-reported).
+run, with how many of them fall in each bug class of ``known.BUG_CLASSES`` (the classes an
+outside review found; nothing is excused, the counts show the profile still reaches them).
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fuzz.gen import fuzz_request
@@ -49,6 +48,12 @@ settings.register_profile(
     suppress_health_check=list(HealthCheck), print_blob=True)
 PROFILE = settings.get_profile("idp-fuzz-" + os.environ.get("IDP_FUZZ_PROFILE", "ci"))
 DISALLOWED = ("GET", "POST", "PUT", "DELETE", "PATCH")
+# routes that take every method and refuse the wrong ones in their own code (the AWS SSO
+# REST-JSON APIs answer their own 405): fuzz them mostly with the method their API uses
+API_METHOD = {"/sso-oidc/client/register": ["POST"], "/sso-oidc/device_authorization": ["POST"],
+              "/sso-oidc/token": ["POST"], "/sso-portal/assignment/accounts": ["GET"],
+              "/sso-portal/assignment/roles": ["GET"],
+              "/sso-portal/federation/credentials": ["GET"], "/sso-portal/logout": ["POST"]}
 
 
 def methods(allowed: list[str]) -> st.SearchStrategy[str]:
@@ -77,7 +82,8 @@ def test_every_route_has_a_protocol_shape(app_target: Target) -> None:
 def test_no_5xx_no_traceback_protocol_error_shape(app_target: Target, rule: str,
                                                   data: st.DataObject) -> None:
     assert rule in ROUTE_SHAPES, f"no protocol shape rule for `{rule}` in shapes.ROUTE_SHAPES"
-    req = data.draw(fuzz_request(rule, methods(app_target.rules()[rule]), app_target.ctx),
+    allowed = API_METHOD.get(rule, app_target.rules()[rule])
+    req = data.draw(fuzz_request(rule, methods(allowed), app_target.ctx),
                     label="request")
     app_target.sign(req)
     found: list[str] = []
@@ -92,9 +98,8 @@ def test_no_5xx_no_traceback_protocol_error_shape(app_target: Target, rule: str,
         found += [f"[{via}] {p}" for p in problems(ROUTE_SHAPES[rule], req.method, resp)]
     if len(set(statuses.values())) > 1:
         found.append(f"the fast path and Flask answer differently: {statuses}")
+    entry = known_bug(req)
+    if entry is not None:
+        app_target.known_hits[entry.id] += 1
     if found:
-        entry = known_bug(req)
-        if entry is not None:
-            app_target.known_hits[entry.id] += 1
-            reject()
         raise AssertionError("; ".join(found) + "\nrequest: " + req.short())
