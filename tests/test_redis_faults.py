@@ -26,7 +26,9 @@ from tests.helpers import config, make_app
 
 pytestmark = pytest.mark.redis
 
-ALICE = Grantee("alice", "sub-alice", ["admins"], {}, 1_700_000_000, ["pwd"], "sid-1")
+# the demo directory's alice (the token endpoint re-reads the person at every grant)
+ALICE = Grantee("alice", "5d3c8a4e-7f0b-4c1e-9a52-0d6f1b2e3a41", ["admins", "engineering"], {},
+                1_700_000_000, ["pwd"], "sid-1")
 CLI = "demo-cli"  # the demo's public client: refresh tokens, PKCE, device flow
 CALLBACK = "http://127.0.0.1:7/callback"
 VERIFIER = "v" * 43

@@ -18,6 +18,8 @@ from urllib.parse import urlencode
 
 from idp.iam.errors import NoSuchEntity
 from idp.saml.metadata import AWS_ENTITY_ID
+from idp.store.epoch import StoreEpoch
+from idp.store.memory import MemoryStore
 from idp.sts import StsService, StsSettings, build_request
 from idp.testing import saml_mint
 from idp.testing.errors import KitError
@@ -106,6 +108,10 @@ def in_process(comps: Components, params: dict[str, str], clock: Callable[[], fl
                            sts.default_duration, sts.region)
     svc = StsService(settings, comps.iam, comps.keys, comps.store, comps.auditor, comps.secret,
                      clock=clock)
+    # the assertion is back-dated on purpose, before the store's epoch (which protects replay
+    # caches after a data loss, idp.store.epoch): this call sees an epoch older than it, kept
+    # apart from the server's own
+    svc.saml.epoch = StoreEpoch(MemoryStore(), lambda: clock() - 1)
     body = urlencode(params).encode()
     req = build_request("POST", "/sts", "", {"content-type": "application/x-www-form-urlencoded"},
                         body)
