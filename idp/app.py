@@ -63,7 +63,9 @@ def build_components(config: Config, *, demo: bool = False, auditor: Auditor | N
     store = store or open_store(config.store.url, socket_timeout=config.store.socket_timeout)
     _start_epoch(store)
     directory = directory or open_directory(config.directory)
-    auditor = auditor or Auditor(open_sink(config.audit.sink, config.audit.path))
+    auditor = auditor or Auditor(open_sink(config.audit.sink, config.audit.path,
+                                           config=config.audit,
+                                           generate_keys=config.keys.generate))
     secret = config.secret_key.encode()
     sessions = SessionManager(store, config.session)
     throttle = Throttle(store, config.login, secret)
@@ -120,6 +122,8 @@ def check_config(config: Config, *, demo: bool = False) -> ConfigReport:
         folder = config.audit.path.resolve().parent
         if not folder.is_dir():
             report.problems.append(f"audit.path: folder `{folder}` does not exist")
+    if config.audit.sink == "trail" and config.audit.integrity and not config.keys.generate:
+        stage("audit.keys_dir", lambda: KeyRing.load(config.audit.keys_dir))
     stage("iam", lambda: IamModel.from_config(config.iam, config.issuer, demo=demo))
     # each SAML provider's metadata on its own, even when the model has other problems; keys
     # are read only for a provider without metadata (this IdP), which is not checked here
@@ -163,6 +167,7 @@ def _roles_for(iam: IamModel) -> Callable[[IdpSession], list[str]]:
 def create_app(config: Config, components: Components | None = None, *,
                demo: bool = False) -> Flask:
     """The Flask application of one IdP process."""
+    from idp.web import audit as audit_web
     from idp.web import errors, health, login, security
     from idp.web import oidc as oidc_web
     from idp.web import saml as saml_web
@@ -193,6 +198,7 @@ def create_app(config: Config, components: Components | None = None, *,
     oidc_web.init_app(app, comps)
     sts_web.init_app(app, comps)
     sso_web.init_app(app, comps)
+    audit_web.init_app(app, comps)
     if config.metrics.enabled:
         metrics.install(app, config.metrics)  # last: around the direct WSGI paths too
     return app

@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 import click
 
+from idp.audit.cli import audit
 from idp.config import Config, load_config
 from idp.directory.cli import users
 from idp.errors import ConfigError, IdpError
@@ -365,6 +366,7 @@ def sts_revoke_sessions(config_path: str, before: datetime | None, role_arn: str
 
 main.add_command(users)
 main.add_command(policy)
+main.add_command(audit)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

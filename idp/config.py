@@ -129,8 +129,18 @@ class LoginConfig(Section):
 
 
 class AuditConfig(Section):
-    sink: Literal["file", "stdout", "none"] = "file"
+    """Where audit records go: ``file`` (one file of JSON lines at ``path``), ``trail``
+    (rolling log files and signed digests in ``dir``, see ``idp/audit/trail.py``),
+    ``stdout`` or ``none``."""
+
+    sink: Literal["file", "trail", "stdout", "none"] = "file"
     path: Path = Path("audit.log")
+    dir: Path = Field(Path("audit"), description="the trail's folder (sink: trail)")
+    keys_dir: Path = Field(Path("keys/audit"), description="the audit signing keys")
+    integrity: bool = Field(True, description="digest and sign the trail's log files")
+    roll_seconds: int = Field(3600, ge=1, le=86400, description="period of a log file")
+    roll_bytes: int = Field(64 * 1024 * 1024, ge=4096, le=1 << 32)
+    retention_days: int = Field(90, ge=1, le=3650, description="lookup index retention")
 
 
 class WebConfig(Section):
@@ -451,7 +461,9 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         "iam": iam,
         "directory": d,
         "keys": config.keys.model_copy(update={"dir": rel(config.keys.dir)}),
-        "audit": config.audit.model_copy(update={"path": rel(config.audit.path)}),
+        "audit": config.audit.model_copy(update={
+            "path": rel(config.audit.path), "dir": rel(config.audit.dir),
+            "keys_dir": rel(config.audit.keys_dir)}),
         "metadata_dirs": [rel(p) for p in config.metadata_dirs],
     })
 

@@ -1,0 +1,160 @@
+"""``idp audit``: verify the trail, manage its signing keys, look events up, report."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from idp.config import AuditConfig, Config, load_config
+from idp.errors import ConfigError
+
+_RELATIVE = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_when(value: str, now: float | None = None) -> float:
+    """``24h``/``30m``/``7d`` ago, or an ISO 8601 time (naive = UTC) → Unix time."""
+    now = time.time() if now is None else now
+    m = _RELATIVE.match(value.strip())
+    if m:
+        return now - int(m.group(1)) * _UNITS[m.group(2)]
+    try:
+        t = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise click.BadParameter(f"`{value}` is neither a time nor a duration like 24h") from exc
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
+
+
+def load(path: str) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        click.echo(f"{path}: {len(exc.problems)} problem(s)", err=True)
+        for problem in exc.problems:
+            click.echo(f"  - {problem}", err=True)
+        sys.exit(2)
+
+
+def trail_config(path: str) -> AuditConfig:
+    config = load(path)
+    if config.audit.sink != "trail":
+        raise click.ClickException("audit.sink is not `trail`: there is no trail to read")
+    return config.audit
+
+
+def admin_audit(config: Config, event: str, **fields: Any) -> None:
+    """Record an administrative CLI action (``identity_type`` ``Admin``)."""
+    from idp.audit import Auditor, RequestInfo, open_sink
+
+    auditor = Auditor(open_sink(config.audit.sink, config.audit.path, config=config.audit))
+    try:
+        auditor.emit(event, RequestInfo(user_agent="idp-cli"), identity_type="Admin",
+                     user=_operator(), **fields)
+    finally:
+        auditor.close()
+
+
+def _operator() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+_config_option = click.option("--config", "config_path", envvar="IDP_CONFIG", required=True,
+                              type=click.Path(dir_okay=False), help="YAML configuration file")
+
+
+@click.group("audit")
+def audit() -> None:
+    """The audit trail: verify, keys, lookup, report."""
+
+
+@audit.command("verify")
+@_config_option
+@click.option("--from", "start", help="first time to check (ISO 8601 or 24h, 7d…)")
+@click.option("--to", "end", help="last time to check")
+@click.option("--keys", "key_dirs", multiple=True, type=click.Path(file_okay=False),
+              help="folder of published <kid>.pem audit keys (default: the audit key archive)")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--quiet", is_flag=True, help="print only what did not verify")
+def verify_cmd(config_path: str, start: str | None, end: str | None, key_dirs: tuple[str, ...],
+               as_json: bool, quiet: bool) -> None:
+    """Validate every log file and digest of the trail against the signed digest chains.
+    Exit status 0 when everything held, 1 when anything did not."""
+    from idp.audit.verify import verify
+
+    cfg = trail_config(config_path)
+    folders = [Path(k) for k in key_dirs] or [cfg.keys_dir / "public"]
+    findings = verify(cfg.dir, folders, start=parse_when(start) if start else None,
+                      end=parse_when(end) if end else None, grace=2.0 * cfg.roll_seconds + 60)
+    bad = [f for f in findings if not f.ok]
+    if as_json:
+        click.echo(json.dumps([f.__dict__ for f in findings], indent=1))
+    else:
+        for f in findings:
+            if not (quiet and f.ok):
+                click.echo(f"{f.status:10} {f.path}" + (f"  ({f.detail})" if f.detail else ""))
+        digests = sum(1 for f in findings if f.path.startswith("digests/"))
+        click.echo(f"{len(findings)} file(s) checked ({digests} digest(s)); "
+                   + (f"{len(bad)} did not verify" if bad else "all valid"), err=True)
+    sys.exit(1 if bad else 0)
+
+
+@audit.group("keys")
+def keys_group() -> None:
+    """The audit signing keys (apart from the SAML/OIDC keys)."""
+
+
+@keys_group.command("init")
+@_config_option
+def keys_init(config_path: str) -> None:
+    """Create the audit keys (an active and a next key) and publish their public keys."""
+    from idp.audit.trail import load_audit_keys
+    from idp.keys import init_keys
+
+    config = load(config_path)
+    created = init_keys(config.audit.keys_dir, common_name="idp-audit")
+    load_audit_keys(config.audit.keys_dir)
+    if created:
+        admin_audit(config, "CreateAuditKeys")
+    click.echo("created" if created else "audit keys already exist")
+
+
+@keys_group.command("rotate")
+@_config_option
+def keys_rotate(config_path: str) -> None:
+    """Rotate the audit keys (next → active); every public key stays published."""
+    from idp.audit.trail import load_audit_keys
+    from idp.keys import KeyRing, rotate_keys
+
+    config = load(config_path)
+    entries = rotate_keys(config.audit.keys_dir, common_name="idp-audit")
+    load_audit_keys(config.audit.keys_dir)
+    active = KeyRing.load(config.audit.keys_dir).active("RS256").kid
+    admin_audit(config, "RotateAuditKeys", additional={"activeKeyId": active})
+    for e in entries:
+        click.echo(f"{e['state']:8} {e['alg']}  {e['kid']}")
+    click.echo("restart every idp process so that they sign with the new key", err=True)
+
+
+@keys_group.command("list")
+@_config_option
+def keys_list(config_path: str) -> None:
+    """Every published audit public key (``<keys>/public``), the active one marked."""
+    from idp.keys import list_keys
+
+    config = load(config_path)
+    states = {e["kid"]: e["state"] for e in list_keys(config.audit.keys_dir)}
+    public = config.audit.keys_dir / "public"
+    for pem in sorted(public.glob("*.pem")) if public.is_dir() else []:
+        click.echo(f"{states.get(pem.stem, 'archived'):8} {pem.stem}")
