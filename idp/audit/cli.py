@@ -158,3 +158,39 @@ def keys_list(config_path: str) -> None:
     public = config.audit.keys_dir / "public"
     for pem in sorted(public.glob("*.pem")) if public.is_dir() else []:
         click.echo(f"{states.get(pem.stem, 'archived'):8} {pem.stem}")
+
+
+@audit.command("lookup")
+@_config_option
+@click.option("--user", help="userName or role session name (CloudTrail's Username)")
+@click.option("--event", "event_name", help="eventName, e.g. AssumeRoleWithSAML")
+@click.option("--access-key-id", help="the access key that signed, or was issued")
+@click.option("--role", "role_arn", help="a role ARN the event names as a resource")
+@click.option("--since", default="24h", show_default=True, help="24h, 7d… or an ISO time")
+@click.option("--until", help="last time (default: now)")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100000))
+@click.option("--json", "as_json", is_flag=True, help="one CloudTrail record a line")
+def lookup_cmd(config_path: str, user: str | None, event_name: str | None,
+               access_key_id: str | None, role_arn: str | None, since: str, until: str | None,
+               limit: int, as_json: bool) -> None:
+    """Events of the trail, newest first, every given filter applied."""
+    from idp.audit.index import AuditIndex, Query
+
+    cfg = trail_config(config_path)
+    attrs = [(k, v) for k, v in (("Username", user), ("EventName", event_name),
+                                 ("AccessKeyId", access_key_id), ("ResourceName", role_arn))
+             if v]
+    index = AuditIndex(cfg.dir, retention_days=cfg.retention_days)
+    try:
+        events, _ = index.lookup(Query(attrs, parse_when(since),
+                                       parse_when(until) if until else None, limit))
+    finally:
+        index.close()
+    for e in events:
+        if as_json:
+            click.echo(json.dumps(e, separators=(",", ":"), sort_keys=True))
+            continue
+        who = (e.get("userIdentity") or {}).get("userName") or "-"
+        outcome = e.get("errorCode") or "ok"
+        click.echo(f"{e['eventTime']}  {e['eventName']:28} {who:40} "
+                   f"{e.get('sourceIPAddress') or '-':15} {outcome}")
