@@ -17,6 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp import metrics
 from idp.audit import Auditor, open_sink
+from idp.audit.events import audit_start
 from idp.config import Config
 from idp.directory import Directory, open_directory
 from idp.errors import ConfigError, IdpError, UnavailableError
@@ -57,8 +58,8 @@ def build_components(config: Config, *, demo: bool = False, auditor: Auditor | N
                      store: Store | None = None, directory: Directory | None = None
                      ) -> Components:
     """Open the backends a config names (or use the ones given, for tests)."""
-    if config.keys.generate:
-        init_keys(config.keys.dir, common_name=config.issuer.split("://", 1)[1][:64])
+    created = config.keys.generate and init_keys(
+        config.keys.dir, common_name=config.issuer.split("://", 1)[1][:64])
     keys = KeyRing.load(config.keys.dir)
     store = store or open_store(config.store.url, socket_timeout=config.store.socket_timeout)
     _start_epoch(store)
@@ -66,6 +67,7 @@ def build_components(config: Config, *, demo: bool = False, auditor: Auditor | N
     auditor = auditor or Auditor(open_sink(config.audit.sink, config.audit.path,
                                            config=config.audit,
                                            generate_keys=config.keys.generate))
+    audit_start(auditor, config, keys, created_keys=created, demo=demo)
     secret = config.secret_key.encode()
     sessions = SessionManager(store, config.session)
     throttle = Throttle(store, config.login, secret)

@@ -50,24 +50,9 @@ def trail_config(path: str) -> AuditConfig:
 
 
 def admin_audit(config: Config, event: str, **fields: Any) -> None:
-    """Record an administrative CLI action (``identity_type`` ``Admin``)."""
-    from idp.audit import Auditor, RequestInfo, open_sink
+    from idp.audit.events import admin_event
 
-    auditor = Auditor(open_sink(config.audit.sink, config.audit.path, config=config.audit))
-    try:
-        auditor.emit(event, RequestInfo(user_agent="idp-cli"), identity_type="Admin",
-                     user=_operator(), **fields)
-    finally:
-        auditor.close()
-
-
-def _operator() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+    admin_event(config, event, **fields)
 
 
 _config_option = click.option("--config", "config_path", envvar="IDP_CONFIG", required=True,

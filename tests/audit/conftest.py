@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from idp.audit import Auditor, RequestInfo
 from idp.audit.trail import TrailSettings, TrailSink, load_audit_keys
+from tests.fixtures.live import LiveIdp, serve_app
+from tests.fixtures.servers import free_port
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
@@ -69,3 +71,24 @@ def _dt(t: float):  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(t, UTC)
+
+
+@pytest.fixture
+def trail_idp(demo_keys_dir: Path, tmp_path: Path, audit_keys: Path) -> Iterator[LiveIdp]:
+    """The demo on a live port, its audit sink the signed trail in ``tmp_path / "trail"``
+    (``LiveIdp.audit`` is ``None``: read the trail)."""
+    from idp.app import build_components, create_app
+    from idp.demo import demo_config
+
+    port = free_port()
+    config = demo_config(port, keys_dir=demo_keys_dir, metadata_dirs=[tmp_path / "metadata"],
+                         audit="none")
+    config = config.model_copy(update={"audit": config.audit.model_copy(update={
+        "sink": "trail", "dir": tmp_path / "trail", "keys_dir": audit_keys})})
+    comps = build_components(config, demo=True)
+    app = create_app(config, comps, demo=True)
+    with serve_app(app, port) as url:
+        try:
+            yield LiveIdp(url, app, comps, None)  # type: ignore[arg-type]
+        finally:
+            comps.close()

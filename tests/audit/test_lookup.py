@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,34 +18,15 @@ import requests
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
-from idp.app import build_components, create_app
 from idp.audit import RequestInfo
 from idp.audit.index import AuditIndex, Query
 from idp.cli import main
-from idp.demo import demo_config
-from tests.fixtures.live import LiveIdp, serve_app
-from tests.fixtures.servers import free_port
+from tests.fixtures.live import LiveIdp
 from tests.sts.live import login, saml_response, sts_client
 
 ACCT = "111122223333"
 PROVIDER = f"arn:aws:iam::{ACCT}:saml-provider/demo-idp"
 TARGET = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents"
-
-
-@pytest.fixture
-def trail_idp(demo_keys_dir: Path, tmp_path: Path, audit_keys: Path) -> Iterator[LiveIdp]:
-    port = free_port()
-    config = demo_config(port, keys_dir=demo_keys_dir, metadata_dirs=[tmp_path / "metadata"],
-                         audit="none")
-    config = config.model_copy(update={"audit": config.audit.model_copy(update={
-        "sink": "trail", "dir": tmp_path / "trail", "keys_dir": audit_keys})})
-    comps = build_components(config, demo=True)
-    app = create_app(config, comps, demo=True)
-    with serve_app(app, port) as url:
-        try:
-            yield LiveIdp(url, app, comps, None)  # type: ignore[arg-type]
-        finally:
-            comps.close()
 
 
 def creds(idp: LiveIdp, user: str, role_name: str) -> dict[str, Any]:
