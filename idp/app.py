@@ -16,7 +16,8 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp import metrics
-from idp.audit import Auditor, open_sink
+from idp.audit import Auditor
+from idp.audit.alerts import open_auditor
 from idp.audit.events import audit_start
 from idp.config import Config
 from idp.directory import Directory, open_directory
@@ -64,9 +65,7 @@ def build_components(config: Config, *, demo: bool = False, auditor: Auditor | N
     store = store or open_store(config.store.url, socket_timeout=config.store.socket_timeout)
     _start_epoch(store)
     directory = directory or open_directory(config.directory)
-    auditor = auditor or Auditor(open_sink(config.audit.sink, config.audit.path,
-                                           config=config.audit,
-                                           generate_keys=config.keys.generate))
+    auditor = auditor or open_auditor(config, store)
     audit_start(auditor, config, keys, created_keys=created, demo=demo)
     secret = config.secret_key.encode()
     sessions = SessionManager(store, config.session)

@@ -179,3 +179,30 @@ def lookup_cmd(config_path: str, user: str | None, event_name: str | None,
         outcome = e.get("errorCode") or "ok"
         click.echo(f"{e['eventTime']}  {e['eventName']:28} {who:40} "
                    f"{e.get('sourceIPAddress') or '-':15} {outcome}")
+
+
+@audit.command("report")
+@_config_option
+@click.option("--since", default="24h", show_default=True, help="24h, 7d… or an ISO time")
+@click.option("--until", help="last time (default: now)")
+@click.option("--json", "as_json", is_flag=True)
+def report_cmd(config_path: str, since: str, until: str | None, as_json: bool) -> None:
+    """Failed sign-ins, lockouts, spraying, stuffing, STS refusals, role assumptions, first
+    uses of a role and administrative actions over a period."""
+    from idp.audit.alerts import ASSUME_ACTIONS
+    from idp.audit.index import AuditIndex
+    from idp.audit.report import Thresholds, build_report, render
+
+    cfg = trail_config(config_path)
+    start = parse_when(since)
+    end = parse_when(until) if until else None
+    rules = {r.kind: r.threshold for r in cfg.alerts.rules}
+    thresholds = Thresholds(spray_accounts=rules.get("spray", 10),
+                            stuffing_ips=rules.get("stuffing", 5))
+    index = AuditIndex(cfg.dir, retention_days=cfg.retention_days)
+    try:
+        earlier = index.events(0, start - 1, names=sorted(ASSUME_ACTIONS))
+        rep = build_report(index.events(start, end), earlier, thresholds)
+    finally:
+        index.close()
+    click.echo(json.dumps(rep.to_json(), indent=1) if as_json else render(rep))

@@ -221,3 +221,20 @@ class AuditIndex:
         rows = rows[: query.limit]
         events = [json.loads(r[2]) for r in rows]
         return events, ((rows[-1][0], rows[-1][1]) if more and rows else None)
+
+    def events(self, start: float, end: float | None = None,
+               names: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
+        """Every indexed event in ``[start, end]``, oldest first (only ``names`` if given)."""
+        self.refresh()
+        hi = int(end) if end is not None else 2**62
+        if names:
+            marks = ",".join("?" * len(names))
+            rows = self._db.execute(
+                "SELECT e.record FROM attrs a JOIN events e ON e.id = a.event WHERE "
+                f"a.kind = 'EventName' AND a.value IN ({marks}) AND a.t BETWEEN ? AND ? "
+                "ORDER BY a.t, a.event", [*names, int(start), hi])
+        else:
+            rows = self._db.execute("SELECT record FROM events WHERE t BETWEEN ? AND ? "
+                                    "ORDER BY t, id", (int(start), hi))
+        for (text,) in rows:
+            yield json.loads(text)
