@@ -178,11 +178,13 @@ class AuditIndex:
             if t >= cutoff:
                 rows.append((t, line.decode(), record))
         cur = self._db.cursor()
-        for t, text, record in rows:
-            cur.execute("INSERT INTO events (t, record) VALUES (?, ?)", (t, text))
-            event = cur.lastrowid
-            cur.executemany("INSERT INTO attrs (kind, value, t, event) VALUES (?, ?, ?, ?)",
-                            [(k, v, t, event) for k, v in attributes(record)])
+        # ids assigned here (this transaction holds the write lock): two bulk inserts per file
+        base = cur.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0] + 1
+        cur.executemany("INSERT INTO events (id, t, record) VALUES (?, ?, ?)",
+                        [(base + i, t, text) for i, (t, text, _) in enumerate(rows)])
+        cur.executemany("INSERT INTO attrs (kind, value, t, event) VALUES (?, ?, ?, ?)",
+                        [(k, v, t, base + i) for i, (t, _, record) in enumerate(rows)
+                         for k, v in attributes(record)])
         cur.execute("INSERT INTO files (path, offset) VALUES (?, ?) ON CONFLICT(path) DO "
                     "UPDATE SET offset = excluded.offset", (rel, offset + end))
         return len(rows)
