@@ -215,7 +215,13 @@ class AlertingSink:
 
 
 def open_auditor(config: Config, store: Any) -> Auditor:
-    """The process's auditor: the configured sink, with the alert rules when there are any."""
+    """The process's auditor: the configured sink, with the alert rules when there are any
+    (audit keys created here when ``keys.generate`` and missing: ``CreateAuditKeys``)."""
+    from idp.keys import init_keys
+
+    audit = config.audit
+    created = (audit.sink == "trail" and audit.integrity and config.keys.generate
+               and init_keys(audit.keys_dir, common_name="idp-audit"))
     sink = open_sink(config.audit.sink, config.audit.path, config=config.audit,
                      generate_keys=config.keys.generate)
     alerts = config.audit.alerts
@@ -223,4 +229,8 @@ def open_auditor(config: Config, store: Any) -> Auditor:
         hook = (Webhook(alerts.webhook_url, alerts.webhook_secret)
                 if alerts.webhook_url and alerts.webhook_secret else None)
         sink = AlertingSink(sink, AlertEngine(alerts, store), hook)
-    return Auditor(sink)
+    auditor = Auditor(sink)
+    if created:
+        auditor.emit("CreateAuditKeys", RequestInfo(user_agent="idp"), identity_type="Service",
+                     user="idp", additional={"folder": str(audit.keys_dir)})
+    return auditor

@@ -68,20 +68,26 @@ def audit() -> None:
 @_config_option
 @click.option("--from", "start", help="first time to check (ISO 8601 or 24h, 7d…)")
 @click.option("--to", "end", help="last time to check")
-@click.option("--keys", "key_dirs", multiple=True, type=click.Path(file_okay=False),
-              help="folder of published <kid>.pem audit keys (default: the audit key archive)")
+@click.option("--keys", "key_dirs", multiple=True,
+              help="folder of <kid>.pem audit public keys, or the URL of a server's "
+              "/audit/keys (default: the local archive of audit keys)")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--quiet", is_flag=True, help="print only what did not verify")
 def verify_cmd(config_path: str, start: str | None, end: str | None, key_dirs: tuple[str, ...],
                as_json: bool, quiet: bool) -> None:
     """Validate every log file and digest of the trail against the signed digest chains.
     Exit status 0 when everything held, 1 when anything did not."""
+    import tempfile
+
     from idp.audit.verify import verify
 
     cfg = trail_config(config_path)
-    folders = [Path(k) for k in key_dirs] or [cfg.keys_dir / "public"]
-    findings = verify(cfg.dir, folders, start=parse_when(start) if start else None,
-                      end=parse_when(end) if end else None, grace=2.0 * cfg.roll_seconds + 60)
+    with tempfile.TemporaryDirectory(prefix="idp-audit-keys-") as fetched:
+        folders = [_fetch_keys(k, Path(fetched) / str(i)) if k.startswith(("http://", "https://"))
+                   else Path(k) for i, k in enumerate(key_dirs)] or [cfg.keys_dir / "public"]
+        findings = verify(cfg.dir, folders, start=parse_when(start) if start else None,
+                          end=parse_when(end) if end else None,
+                          grace=2.0 * cfg.roll_seconds + 60)
     bad = [f for f in findings if not f.ok]
     if as_json:
         click.echo(json.dumps([f.__dict__ for f in findings], indent=1))
@@ -93,6 +99,23 @@ def verify_cmd(config_path: str, start: str | None, end: str | None, key_dirs: t
         click.echo(f"{len(findings)} file(s) checked ({digests} digest(s)); "
                    + (f"{len(bad)} did not verify" if bad else "all valid"), err=True)
     sys.exit(1 if bad else 0)
+
+
+def _fetch_keys(url: str, folder: Path) -> Path:
+    """Save the ``PublicKeyList`` of a server's ``/audit/keys`` as ``<Fingerprint>.pem``."""
+    import urllib.request
+
+    folder.mkdir(parents=True)
+    try:
+        with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310 - an operator's URL
+            doc = json.load(resp)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot read the audit keys at `{url}`: {exc}") from exc
+    for key in doc.get("PublicKeyList", []):
+        fingerprint = str(key.get("Fingerprint", ""))
+        if re.fullmatch(r"[A-Za-z0-9_-]{1,128}", fingerprint):
+            (folder / f"{fingerprint}.pem").write_text(str(key.get("Pem", "")))
+    return folder
 
 
 @audit.group("keys")

@@ -227,3 +227,20 @@ def test_admin_cli_actions_are_audited(tmp_path: Path, audit_keys: Path) -> None
     assert records["CreateUser"]["resources"] == [{"ARN": "user/dora", "type": "IdpUser"}]
     assert secret.encode() not in b"".join(p.read_bytes() for p in
                                            (tmp_path / "trail").rglob("*.jsonl"))
+
+
+def test_start_records_config_hash_and_the_keys_it_generated(tmp_path: Path) -> None:
+    from idp.app import build_components
+    from idp.audit.events import config_hash
+    from tests.helpers import config
+
+    cfg = config(tmp_path, tmp_path / "keys", audit={
+        "sink": "trail", "dir": str(tmp_path / "trail"), "keys_dir": str(tmp_path / "ak")})
+    build_components(cfg).close()
+    build_components(cfg).close()  # keys exist now: nothing generated the second time
+    names = sorted(r["eventName"] for r in _records(tmp_path / "trail"))
+    assert names == ["ConfigLoaded", "ConfigLoaded", "CreateAuditKeys", "CreateSigningKeys"]
+    loaded = [r for r in _records(tmp_path / "trail") if r["eventName"] == "ConfigLoaded"]
+    assert {r["additionalEventData"]["configSha256"] for r in loaded} == {config_hash(cfg)}
+    assert cfg.secret_key not in "".join(p.read_text() for p in
+                                         (tmp_path / "trail").glob("logs/*/*.jsonl"))

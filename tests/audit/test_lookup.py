@@ -227,3 +227,28 @@ def test_cli_lookup_combines_filters(trail_idp: LiveIdp, tmp_path: Path,
     assert len(table.stdout.splitlines()) == 3 and "198.51.100.7" in table.stdout
 
 
+
+
+def test_third_party_verifies_a_copy_with_keys_from_the_server(trail_idp: LiveIdp,
+                                                               tmp_path: Path) -> None:
+    """Someone without the audit key folder verifies a copy of the trail with the keys the
+    server publishes at ``/audit/keys``."""
+    import shutil
+
+    seed(trail_idp, 3)
+    trail_idp.components.auditor.sink.roll()  # type: ignore[attr-defined]
+    copy = tmp_path / "copy"
+    shutil.copytree(tmp_path / "trail", copy)
+    cfg = tmp_path / "third-party.yaml"
+    cfg.write_text(json.dumps({
+        "issuer": "http://127.0.0.1:8000", "secret_key": "s" * 40,
+        "directory": {"type": "file", "file": {"path": "users.yaml"}},
+        "audit": {"sink": "trail", "dir": str(copy), "keys_dir": str(tmp_path / "none")}}))
+    args = ["audit", "verify", "--config", str(cfg), "--quiet"]
+    assert CliRunner().invoke(main, args).exit_code == 1  # no keys: every digest unverifiable
+    ok = CliRunner().invoke(main, [*args, "--keys", trail_idp.url + "/audit/keys"])
+    assert ok.exit_code == 0, ok.output
+    log = next(copy.glob("logs/*/*.jsonl"))
+    log.write_bytes(log.read_bytes().replace(b"paging-user", b"paging-usex", 1))
+    bad = CliRunner().invoke(main, [*args, "--keys", trail_idp.url + "/audit/keys"])
+    assert bad.exit_code == 1 and bad.stdout.startswith("modified")
