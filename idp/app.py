@@ -124,7 +124,9 @@ def check_config(config: Config, *, demo: bool = False) -> ConfigReport:
         if not folder.is_dir():
             report.problems.append(f"audit.path: folder `{folder}` does not exist")
     if config.audit.sink == "trail" and config.audit.integrity and not config.keys.generate:
-        stage("audit.keys_dir", lambda: KeyRing.load(config.audit.keys_dir))
+        from idp.audit.trail import audit_key_ring
+
+        stage("audit.keys_dir", lambda: audit_key_ring(config.audit.keys_dir))
     stage("iam", lambda: IamModel.from_config(config.iam, config.issuer, demo=demo))
     # each SAML provider's metadata on its own, even when the model has other problems; keys
     # are read only for a provider without metadata (this IdP), which is not checked here

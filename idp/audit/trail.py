@@ -37,7 +37,8 @@ from typing import IO, Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from idp.keys import KeyRing, SigningKey, init_keys
+from idp.errors import KeyStoreError
+from idp.keys import MANIFEST, KeyRing, SigningKey, init_keys
 
 DIGEST_VERSION = "1"
 SIGNATURE_ALGORITHM = "SHA256withRSA"
@@ -81,11 +82,18 @@ def archive_public_keys(ring: KeyRing, directory: Path) -> None:
             tmp.replace(path)
 
 
+def audit_key_ring(directory: Path) -> KeyRing:
+    """The audit key ring as it is (nothing written)."""
+    if not (directory / MANIFEST).exists():
+        raise KeyStoreError("no audit keys: run `idp audit keys init`", debug=str(directory))
+    return KeyRing.load(directory)
+
+
 def load_audit_keys(directory: Path, *, generate: bool = False) -> KeyRing:
     """The audit key ring (created when ``generate`` and missing), public keys archived."""
     if generate:
         init_keys(directory, common_name="idp-audit")
-    ring = KeyRing.load(directory)
+    ring = audit_key_ring(directory)
     archive_public_keys(ring, directory)
     return ring
 

@@ -349,3 +349,15 @@ def test_cli_audit_keys_rotate_keeps_every_public_key_and_is_audited(
     assert [e["eventName"] for e in events] == ["RotateAuditKeys"] * 2
     assert events[0]["userIdentity"]["type"] == "Admin"
     assert _bad(verify(tmp_path / "trail", [audit_keys / "public"])) == {}
+
+
+def test_config_check_names_the_missing_audit_keys_and_their_command(tmp_path: Path) -> None:
+    from idp.app import check_config
+    from tests.helpers import config
+
+    cfg = config(tmp_path, tmp_path / "keys", keys={"dir": str(tmp_path / "keys")}, audit={
+        "sink": "trail", "dir": str(tmp_path / "trail"), "keys_dir": str(tmp_path / "ak")})
+    problems = check_config(cfg).problems
+    assert any(p.startswith("audit.keys_dir: no audit keys: run `idp audit keys init`")
+               for p in problems), problems
+    assert not (tmp_path / "ak").exists()  # the check writes nothing
