@@ -361,3 +361,24 @@ def test_config_check_names_the_missing_audit_keys_and_their_command(tmp_path: P
     assert any(p.startswith("audit.keys_dir: no audit keys: run `idp audit keys init`")
                for p in problems), problems
     assert not (tmp_path / "ak").exists()  # the check writes nothing
+
+
+def test_line_added_is_modified(write_trail: TrailFactory, audit_keys: Path) -> None:
+    directory = write_trail()
+    target = _logs(directory)[2]
+    lines = target.read_bytes().splitlines(keepends=True)
+    target.write_bytes(b"".join(lines[:1] + [lines[0].replace(b"user", b"evil")] + lines[1:]))
+    assert _bad(_check(directory, audit_keys)) == {_rel(directory, target): "modified"}
+
+
+def test_digest_edited_without_resigning_is_forged(write_trail: TrailFactory,
+                                                   audit_keys: Path) -> None:
+    """The hash of an edited log file written into its digest, the signature left as it was."""
+    directory = write_trail()
+    digest = _digests(directory)[1]
+    doc = json.loads(digest.read_text())
+    doc["logFiles"][0]["hashValue"] = "0" * 64
+    digest.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    bad = _bad(_check(directory, audit_keys))
+    assert bad[_rel(directory, digest)] == "forged"
+    assert set(bad.values()) == {"forged", "unsigned"}
