@@ -16,7 +16,9 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp import metrics
-from idp.audit import Auditor, open_sink
+from idp.audit import Auditor
+from idp.audit.alerts import open_auditor
+from idp.audit.events import audit_start
 from idp.config import Config
 from idp.directory import Directory, open_directory
 from idp.errors import ConfigError, IdpError, UnavailableError
@@ -57,13 +59,14 @@ def build_components(config: Config, *, demo: bool = False, auditor: Auditor | N
                      store: Store | None = None, directory: Directory | None = None
                      ) -> Components:
     """Open the backends a config names (or use the ones given, for tests)."""
-    if config.keys.generate:
-        init_keys(config.keys.dir, common_name=config.issuer.split("://", 1)[1][:64])
+    created = config.keys.generate and init_keys(
+        config.keys.dir, common_name=config.issuer.split("://", 1)[1][:64])
     keys = KeyRing.load(config.keys.dir)
     store = store or open_store(config.store.url, socket_timeout=config.store.socket_timeout)
     _start_epoch(store)
     directory = directory or open_directory(config.directory)
-    auditor = auditor or Auditor(open_sink(config.audit.sink, config.audit.path))
+    auditor = auditor or open_auditor(config, store)
+    audit_start(auditor, config, keys, created_keys=created, demo=demo)
     secret = config.secret_key.encode()
     sessions = SessionManager(store, config.session)
     throttle = Throttle(store, config.login, secret)
@@ -120,6 +123,10 @@ def check_config(config: Config, *, demo: bool = False) -> ConfigReport:
         folder = config.audit.path.resolve().parent
         if not folder.is_dir():
             report.problems.append(f"audit.path: folder `{folder}` does not exist")
+    if config.audit.sink == "trail" and config.audit.integrity and not config.keys.generate:
+        from idp.audit.trail import audit_key_ring
+
+        stage("audit.keys_dir", lambda: audit_key_ring(config.audit.keys_dir))
     stage("iam", lambda: IamModel.from_config(config.iam, config.issuer, demo=demo))
     # each SAML provider's metadata on its own, even when the model has other problems; keys
     # are read only for a provider without metadata (this IdP), which is not checked here
@@ -163,6 +170,7 @@ def _roles_for(iam: IamModel) -> Callable[[IdpSession], list[str]]:
 def create_app(config: Config, components: Components | None = None, *,
                demo: bool = False) -> Flask:
     """The Flask application of one IdP process."""
+    from idp.web import audit as audit_web
     from idp.web import errors, health, login, security
     from idp.web import oidc as oidc_web
     from idp.web import saml as saml_web
@@ -193,6 +201,7 @@ def create_app(config: Config, components: Components | None = None, *,
     oidc_web.init_app(app, comps)
     sts_web.init_app(app, comps)
     sso_web.init_app(app, comps)
+    audit_web.init_app(app, comps)
     if config.metrics.enabled:
         metrics.install(app, config.metrics)  # last: around the direct WSGI paths too
     return app

@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 import click
 
+from idp.audit.cli import audit
 from idp.config import Config, load_config
 from idp.directory.cli import users
 from idp.errors import ConfigError, IdpError
@@ -284,14 +285,29 @@ def keys() -> None:
 
 _keys_dir = click.option("--dir", "directory", default=lambda: os.environ.get("IDP_KEYS_DIR",
                          "keys"), show_default="keys", type=click.Path(file_okay=False))
+_audit_config = click.option("--config", "config_path", envvar="IDP_CONFIG",
+                             type=click.Path(dir_okay=False),
+                             help="config whose audit sink records this action")
+
+
+def _admin_event(config_path: str | None, event: str, **fields: Any) -> None:
+    """Audit an administrative action when a config names the audit sink."""
+    if config_path:
+        from idp.audit.events import admin_event
+
+        admin_event(_load(config_path), event, **fields)
 
 
 @keys.command("init")
 @_keys_dir
 @click.option("--cn", default="idp", show_default=True, help="certificate common name")
-def keys_init(directory: str, cn: str) -> None:
+@_audit_config
+def keys_init(directory: str, cn: str, config_path: str | None) -> None:
     """Create an active and a next key per algorithm, unless keys exist."""
     created = init_keys(Path(directory), cn)
+    if created:
+        _admin_event(config_path, "CreateSigningKeys", additional={
+            "folder": directory, "keyIds": [e["kid"] for e in list_keys(Path(directory))]})
     click.echo("created keys" if created else "keys already exist; nothing changed")
     _print_keys(Path(directory))
 
@@ -299,12 +315,16 @@ def keys_init(directory: str, cn: str) -> None:
 @keys.command("rotate")
 @_keys_dir
 @click.option("--cn", default="idp", show_default=True)
-def keys_rotate(directory: str, cn: str) -> None:
+@_audit_config
+def keys_rotate(directory: str, cn: str, config_path: str | None) -> None:
     """next → active → retired; retired keys are removed; a new next key is made."""
     try:
-        rotate_keys(Path(directory), cn)
+        entries = rotate_keys(Path(directory), cn)
     except IdpError as exc:
         raise click.ClickException(exc.description) from exc
+    _admin_event(config_path, "RotateSigningKeys", additional={
+        "folder": directory, "activeKeyIds": [e["kid"] for e in entries
+                                              if e["state"] == "active"]})
     _print_keys(Path(directory))
 
 
@@ -338,7 +358,6 @@ def sts() -> None:
 def sts_revoke_sessions(config_path: str, before: datetime | None, role_arn: str) -> None:
     """Refuse every temporary credential of ROLE_ARN issued before a time (AWS's "revoke
     active sessions"): later requests signed with them get ``ExpiredToken``/``AccessDenied``."""
-    from idp.audit import Auditor, RequestInfo, open_sink
     from idp.iam import IamModel
     from idp.store import open_store
     from idp.sts.credentials import CredentialStore
@@ -362,11 +381,11 @@ def sts_revoke_sessions(config_path: str, before: datetime | None, role_arn: str
         raise click.ClickException(exc.description) from exc
     finally:
         store.close()
-    auditor = Auditor(open_sink(config.audit.sink, config.audit.path))
-    auditor.emit("RevokeRoleSessions", RequestInfo(user_agent="idp-cli"), identity_type="Admin",
-                 resources=[{"ARN": role_arn, "type": "AWS::IAM::Role"}],
-                 additional={"issuedBefore": when})
-    auditor.close()
+    from idp.audit.events import admin_event
+
+    admin_event(config, "RevokeRoleSessions",
+                resources=[{"ARN": role_arn, "type": "AWS::IAM::Role"}],
+                additional={"issuedBefore": when})
     click.echo(f"sessions of {role_arn} issued before "
                f"{datetime.fromtimestamp(when, UTC).isoformat()} are revoked")
 
@@ -376,6 +395,7 @@ main.add_command(policy)
 main.add_command(mock_s3)
 main.add_command(mock_sp)
 main.add_command(mock_rp)
+main.add_command(audit)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

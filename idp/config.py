@@ -128,9 +128,46 @@ class LoginConfig(Section):
     device_cookie_days: int = Field(90, ge=1, le=365)
 
 
+class AlertRule(Section):
+    """One alert rule: fires once per ``window`` (fixed, clock-aligned) for a subject whose
+    count reaches ``threshold`` (see ``idp/audit/alerts.py`` for what each kind counts)."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    kind: Literal["spray", "stuffing", "failed_account", "failed_ip", "lockout",
+                  "sts_refusals", "role_assumed", "admin_action"]
+    threshold: int = Field(10, ge=1, le=1_000_000)
+    window: int = Field(600, ge=10, le=86400, description="seconds")
+    roles: list[str] = Field([], description="role_assumed: the watched roles (empty: all)")
+
+
+class AlertsConfig(Section):
+    """Alert rules, delivered to the audit log and, when set, to a webhook (HMAC-signed)."""
+
+    webhook_url: str | None = Field(None, pattern=r"^https?://[^\s]+$")
+    webhook_secret: str | None = Field(None, min_length=16)
+    rules: list[AlertRule] = []
+
+    @model_validator(mode="after")
+    def _secret(self) -> AlertsConfig:
+        if self.webhook_url and not self.webhook_secret:
+            raise ValueError("webhook_url needs a webhook_secret (deliveries are signed)")
+        return self
+
+
 class AuditConfig(Section):
-    sink: Literal["file", "stdout", "none"] = "file"
+    """Where audit records go: ``file`` (one file of JSON lines at ``path``), ``trail``
+    (rolling log files and signed digests in ``dir``, see ``idp/audit/trail.py``),
+    ``stdout`` or ``none``."""
+
+    sink: Literal["file", "trail", "stdout", "none"] = "file"
     path: Path = Path("audit.log")
+    dir: Path = Field(Path("audit"), description="the trail's folder (sink: trail)")
+    keys_dir: Path = Field(Path("keys/audit"), description="the audit signing keys")
+    integrity: bool = Field(True, description="digest and sign the trail's log files")
+    roll_seconds: int = Field(3600, ge=1, le=86400, description="period of a log file")
+    roll_bytes: int = Field(64 * 1024 * 1024, ge=4096, le=1 << 32)
+    retention_days: int = Field(90, ge=1, le=3650, description="lookup index retention")
+    alerts: AlertsConfig = AlertsConfig()
 
 
 class WebConfig(Section):
@@ -451,7 +488,9 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         "iam": iam,
         "directory": d,
         "keys": config.keys.model_copy(update={"dir": rel(config.keys.dir)}),
-        "audit": config.audit.model_copy(update={"path": rel(config.audit.path)}),
+        "audit": config.audit.model_copy(update={
+            "path": rel(config.audit.path), "dir": rel(config.audit.dir),
+            "keys_dir": rel(config.audit.keys_dir)}),
         "metadata_dirs": [rel(p) for p in config.metadata_dirs],
     })
 

@@ -196,8 +196,14 @@ class Auditor:
         self.sink.close()
 
 
-def open_sink(kind: str, path: Path | None = None) -> AuditSink:
-    """The sink an audit config names."""
+def open_sink(kind: str, path: Path | None = None, *, config: Any = None,
+              generate_keys: bool = False) -> AuditSink:
+    """The sink an audit config names (``config``: the ``audit`` section, for ``trail``)."""
+    if kind == "trail":
+        from idp.audit.trail import TrailSettings, TrailSink
+
+        return TrailSink(TrailSettings(config.dir, config.keys_dir, config.roll_seconds,
+                                       config.roll_bytes, config.integrity, generate_keys))
     if kind == "file":
         assert path is not None
         return FileSink(path)

@@ -44,6 +44,17 @@ def _read_password(from_stdin: bool) -> str:
     return password
 
 
+def _admin_event(config_path: Path | None, event: str, username: str, **extra: Any) -> None:
+    """Audit the change when a config names the audit sink (``--file`` alone has none)."""
+    if config_path is None:
+        return
+    from idp.audit.events import admin_event
+
+    admin_event(load_config(config_path), event, resources=[
+        {"ARN": f"user/{username}", "type": "IdpUser"}],
+        additional={"targetUser": username, "config": str(config_path), **extra})
+
+
 @click.group("users")
 def users() -> None:
     """Manage the users of the file directory."""
@@ -65,6 +76,7 @@ def add_command(username: str, groups: tuple[str, ...], email: str | None, name:
         user = add_user(path, username, password, groups, email, name)
     except ConfigError as exc:
         raise click.ClickException(exc.description) from exc
+    _admin_event(config_path, "CreateUser", user.username, groups=list(groups))
     click.echo(f"added `{user.username}` (id {user.id}) to {path}")
 
 
@@ -81,6 +93,7 @@ def passwd_command(username: str, password_stdin: bool, file_path: Path | None,
         set_password(path, username, password)
     except ConfigError as exc:
         raise click.ClickException(exc.description) from exc
+    _admin_event(config_path, "ChangeUserPassword", username)
     click.echo(f"changed the password of `{username}` in {path}")
 
 

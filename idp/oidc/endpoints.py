@@ -144,13 +144,22 @@ def introspect(core: Core, req: OAuthRequest) -> JsonResult:
     except OAuthError as exc:
         core.audit("OidcIntrospectRefused", req.info, error=exc, reason=exc.debug)
         return JsonResult(exc.body(), exc.status, dict(NO_STORE))
-    token = req.get("token") or ""
+    result = _introspection(core, client.client_id, req.get("token") or "")
+    body = result.body
+    core.audit("OidcIntrospect", req.info, user=body.get("username"), client_id=client.client_id,
+               active=body["active"], kind=body.get("token_type"),
+               issuedTo=body.get("client_id"), subject=body.get("sub"))
+    return result
+
+
+def _introspection(core: Core, client_id: str, token: str) -> JsonResult:
+    """The introspection answer for ``token`` asked by ``client_id`` (RFC 7662 §2.2)."""
     inactive = JsonResult({"active": False}, 200, dict(NO_STORE))
     if not token or len(token) > 16384:
         return inactive
     if token.count(".") != 2:
         rec = _refresh_info(core, token)
-        if rec is None or rec["client_id"] != client.client_id:
+        if rec is None or rec["client_id"] != client_id:
             return inactive  # §4: another client's refresh token says nothing
         return JsonResult({"active": True, "token_type": "refresh_token",
                            "client_id": rec["client_id"], "scope": " ".join(rec["scope"]),

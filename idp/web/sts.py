@@ -209,9 +209,13 @@ def iam() -> Response:
     qc = QueryCaller(caller.arn, svc.caller_context(caller, req.source_ip, req.secure),
                      [json.loads(d) for d in (session.session_policies if session else ())])
     status, body = handle_iam_query(req.params, svc.model, qc, info.request_id)
-    if status >= 400:
-        svc.auditor.emit(req.params.get("Action", "IamQuery")[:64], info, user=caller.arn,
-                         error_code="AccessDenied" if status == 403 else str(status))
+    action = req.params.get("Action", "IamQuery")[:64]
+    svc.auditor.emit(action, info, user=caller.arn,
+                     error_code=None if status < 400 else
+                     "AccessDenied" if status == 403 else str(status),
+                     read_only=action.startswith(("Get", "List", "Simulate")),
+                     additional={"eventSource": "iam", "accessKeyId": caller.access_key_id,
+                                 "roleName": req.params.get("RoleName", "")[:128] or None})
     return Response(body, status, mimetype="text/xml")
 
 
