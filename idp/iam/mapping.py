@@ -62,6 +62,11 @@ class MappingRule:
     transitive_tag_keys: tuple[str, ...] = ()
     saml_provider_arn: str | None = None
     oidc_provider_arn: str | None = None
+    workloads: frozenset[str] = frozenset()  # client IDs taking the role themselves
+
+    @property
+    def for_people(self) -> bool:
+        return self.everyone or bool(self.groups) or bool(self.attributes)
 
     def applies(self, groups: frozenset[str], attributes: Mapping[str, str],
                 client: str | None) -> bool:
