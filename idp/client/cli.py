@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from idp.client.http import ClientError
+from idp.client.errors import ClientError
 from idp.client.store import Profile, TokenStore, load_profiles, save_profile
 
 DEFAULT_CLIENT = os.environ.get("IDP_CLIENT_ID", "idp-cli")

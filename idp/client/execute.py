@@ -14,7 +14,7 @@ import subprocess
 import threading
 from typing import Any
 
-from idp.client.http import ClientError
+from idp.client.errors import ClientError
 from idp.client.session import Session
 
 CLEARED = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",

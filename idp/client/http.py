@@ -9,15 +9,10 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
+from idp.client.errors import ClientError
+
+__all__ = ["ClientError", "get_json", "oauth_post", "post_form"]
 TIMEOUT = 15.0
-
-
-class ClientError(Exception):
-    """A refusal or failure the command reports on stderr (never a traceback)."""
-
-    def __init__(self, message: str, code: str = "", status: int = 1) -> None:
-        super().__init__(message)
-        self.message, self.code, self.status = message, code, status
 
 
 def post_form(url: str, fields: Mapping[str, str],

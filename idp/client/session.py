@@ -8,13 +8,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from idp.client import oidc
-from idp.client.http import ClientError
+from idp.client.errors import ClientError
 from idp.client.store import Profile, TokenStore, cache_path, read_json, save_profile, write_private
-from idp.client.sts import Credentials, assume_role_with_web_identity, clamped, session_name
+from idp.client.sts import Credentials, clamped, session_name
 from idp.client.tty import Terminal, open_terminal
+
+if TYPE_CHECKING:  # the HTTP side is loaded only when the cache cannot answer
+    from idp.client import oidc
 
 RENEW_BEFORE = 15 * 60
 """Credentials with less than this left are renewed: botocore itself refreshes
@@ -44,6 +46,8 @@ class Session:
 
     # -- sign-in ----------------------------------------------------------------------------
     def endpoints(self) -> oidc.Endpoints:
+        from idp.client import oidc
+
         if self._endpoints is None:
             self._endpoints = oidc.Endpoints.discover(self.profile.issuer)
         return self._endpoints
@@ -55,6 +59,8 @@ class Session:
 
     def login(self, acr_values: str | None = None) -> dict[str, Any]:
         """Sign in (browser with PKCE, or device code) and keep the refresh token."""
+        from idp.client import oidc
+
         term = self.terminal()
         say = term.say if term is not None else self.notice
         ep, p = self.endpoints(), self.profile
@@ -75,6 +81,8 @@ class Session:
     def fresh_tokens(self, *, interactive: bool) -> dict[str, Any]:
         """New tokens from the refresh token (rotated and kept), else from a new sign-in when
         ``interactive`` and a terminal exists, else :class:`LoginRequired`."""
+        from idp.client import oidc
+
         rt = self.tokens.get(self.profile.login_key)
         if rt is not None:
             try:
@@ -130,6 +138,9 @@ class Session:
 
     def _assume(self, role_arn: str, tokens: dict[str, Any], duration: int | None,
                 known: int | None) -> tuple[Credentials, int | None]:
+        from idp.client import oidc
+        from idp.client.sts import assume_role_with_web_identity
+
         token = str(tokens.get("id_token") or tokens.get("access_token") or "")
         claims = oidc.claims_of(token)
         name = session_name(str(claims.get("preferred_username") or claims.get("sub") or ""))
@@ -146,6 +157,8 @@ class Session:
     def pick_role(self, tokens: dict[str, Any], wanted: str | None) -> str:
         """``--role`` (an ARN or a role name the person maps to), the only role, or a choice
         on the terminal."""
+        from idp.client import oidc
+
         roles = oidc.roles_of(tokens)
         if wanted:
             match = [r for r in roles if r == wanted or r.rsplit("/", 1)[-1] == wanted]

@@ -5,12 +5,14 @@ as AWS allows for this action, and the ``credential_process`` document (AWS CLI 
 from __future__ import annotations
 
 import secrets
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from idp.client.http import ClientError, post_form
+from idp.client.errors import ClientError
+
+if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
 
 NS = "{https://sts.amazonaws.com/doc/2011-06-15/}"
 MIN_DURATION = 900
@@ -42,13 +44,17 @@ class StsRefusal(ClientError):
     pass
 
 
-def _text(root: ET.Element, path: str) -> str:
+def _text(root: ET.Element, path: str) -> str:  # noqa: F821
     node = root.find(path)
     return (node.text or "") if node is not None else ""
 
 
 def assume_role_with_web_identity(sts_url: str, role_arn: str, token: str,
                                   duration: int | None, session_name: str) -> Credentials:
+    import xml.etree.ElementTree as ET  # noqa: N817 - not needed on the cached path
+
+    from idp.client.http import post_form
+
     fields = {"Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15",
               "RoleArn": role_arn, "RoleSessionName": session_name,
               "WebIdentityToken": token}
