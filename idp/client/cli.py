@@ -196,3 +196,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Callable[[], float]], int]] = 
     "login": cmd_login, "logout": cmd_logout, "configure": cmd_configure,
     "credentials": cmd_credentials, "exec": cmd_exec, "token": cmd_token,
 }
+
+
+def run() -> None:
+    """The ``idp`` script of the client-only distribution (``client/pyproject.toml``)."""
+    sys.exit(main())
