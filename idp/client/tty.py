@@ -4,20 +4,21 @@
 from __future__ import annotations
 
 import contextlib
-import io
+import os
 from collections.abc import Sequence
+from typing import TextIO
 
 
 class Terminal:
     """The controlling terminal, or ``None`` from :func:`open_terminal` when there is none
     (a cron job, a CI runner, an SDK started without one)."""
 
-    def __init__(self, stream: io.TextIOWrapper) -> None:
-        self.stream = stream
+    def __init__(self, inp: TextIO, out: TextIO) -> None:
+        self.inp, self.out = inp, out
 
     def say(self, text: str) -> None:
-        self.stream.write(text + "\n")
-        self.stream.flush()
+        self.out.write(text + "\n")
+        self.out.flush()
 
     def pick(self, title: str, options: Sequence[str]) -> str:
         """A numbered menu; the answer is read from the terminal (an empty answer or EOF
@@ -26,9 +27,9 @@ class Terminal:
         for i, option in enumerate(options, 1):
             self.say(f"  {i}) {option}")
         while True:
-            self.stream.write(f"choose 1-{len(options)}: ")
-            self.stream.flush()
-            answer = self.stream.readline()
+            self.out.write(f"choose 1-{len(options)}: ")
+            self.out.flush()
+            answer = self.inp.readline()
             if not answer:
                 raise KeyboardInterrupt
             answer = answer.strip()
@@ -38,12 +39,21 @@ class Terminal:
                 return answer
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.stream.close()
+        for stream in (self.inp, self.out):
+            with contextlib.suppress(OSError):
+                stream.close()
 
 
 def open_terminal() -> Terminal | None:
+    """``/dev/tty`` opened twice (a text stream cannot both read and write a terminal,
+    which is not seekable); ``None`` without a controlling terminal."""
     try:
-        return Terminal(open("/dev/tty", "r+", encoding="utf-8"))  # noqa: SIM115
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
     except OSError:
         return None
+    try:
+        out = os.fdopen(os.dup(fd), "w", encoding="utf-8")
+    except OSError:
+        os.close(fd)
+        return None
+    return Terminal(os.fdopen(fd, "r", encoding="utf-8"), out)
