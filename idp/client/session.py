@@ -11,7 +11,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from idp.client.errors import ClientError
-from idp.client.store import Profile, TokenStore, cache_path, read_json, save_profile, write_private
+from idp.client.store import (
+    Profile,
+    TokenStore,
+    cache_path,
+    login_lock,
+    read_json,
+    save_profile,
+    write_private,
+)
 from idp.client.sts import Credentials, clamped, session_name
 from idp.client.tty import Terminal, open_terminal
 
@@ -115,10 +123,22 @@ class Session:
     def credentials(self, role_arn: str, duration: int | None = None, *,
                     interactive: bool = True, tokens: dict[str, Any] | None = None
                     ) -> Credentials:
-        """The role's credentials: cached, or renewed (and cached, 0600)."""
+        """The role's credentials: cached, or renewed (and cached, 0600).
+
+        Renewal holds the login's lock: SDKs start several ``credential_process`` at once,
+        and two renewals with one refresh token would be a reuse, which revokes the sign-in
+        (RFC 9700 §4.14.2).  The second one waits, then finds the first one's credentials."""
         hit = self.cached(role_arn, duration)
         if hit is not None:
             return hit
+        with login_lock(self.profile.login_key):
+            hit = self.cached(role_arn, duration)
+            if hit is not None:
+                return hit
+            return self._renew(role_arn, duration, interactive, tokens)
+
+    def _renew(self, role_arn: str, duration: int | None, interactive: bool,
+               tokens: dict[str, Any] | None) -> Credentials:
         path = cache_path(self.profile, role_arn, duration)
         known = (read_json(path) or {}).get("IssuedDuration")
         tokens = tokens or self.fresh_tokens(interactive=interactive)

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,25 @@ def _usable_keyring() -> Any:
             or getattr(backend, "priority", 1) <= 0:
         return None
     return keyring
+
+
+@contextlib.contextmanager
+def login_lock(login_key: str) -> Iterator[None]:
+    """An exclusive lock per login across processes (``flock`` on a 0600 lock file; no lock
+    where ``fcntl`` does not exist)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    path = home() / "locks" / f"{_digest(login_key)}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def cache_path(profile: Profile, role_arn: str, duration: int | None) -> Path:

@@ -183,3 +183,20 @@ def test_duration_above_the_role_maximum_is_clamped_with_a_notice(
     exp = json.loads(r.stdout)["Expiration"]
     left = time.mktime(time.strptime(exp, "%Y-%m-%dT%H:%M:%SZ")) - time.mktime(time.gmtime())
     assert 3500 < left <= 3600
+
+
+def test_concurrent_renewals_share_one_refresh_and_keep_the_sign_in(
+        demo_idp: LiveIdp, chromium: Browser, cenv: ClientEnv) -> None:
+    """SDKs start several credential_process at once: without the login's lock each would
+    redeem the same refresh token, a reuse that revokes the whole sign-in."""
+    browser_login(cenv, demo_idp, chromium, "bob", "--role", DEV)
+    for cached in (cenv.root / "idp" / "cache").iterdir():
+        cached.unlink()
+    procs = [cenv.popen("credentials", *(["--role", RO] if i % 2 else [])) for i in range(6)]
+    results = [(p.wait(60), p.stdout.read() if p.stdout else "", p.stderr.read()
+                if p.stderr else "") for p in procs]
+    assert [r[0] for r in results] == [0] * 6, [r[2] for r in results]
+    assert len({json.loads(r[1])["AccessKeyId"] for r in results}) == 2  # one per role
+    for cached in (cenv.root / "idp" / "cache").iterdir():
+        cached.unlink()
+    assert cenv.run("credentials").returncode == 0  # the sign-in still lives
