@@ -50,7 +50,7 @@ def idp(demo_keys_dir: Path, tmp_path_factory: pytest.TempPathFactory,
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
     read = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"}]}
+        {"Effect": "Allow", "Action": ["s3:Get*", "iam:GetRole"], "Resource": "*"}]}
     config = parse_config({
         "issuer": issuer, "secret_key": secrets.token_urlsafe(32),
         "store": {"url": "memory://"},
@@ -164,6 +164,27 @@ def test_default_trust_policy_names_the_workload_client_by_sub() -> None:
             "ForAnyValue:StringEquals": {"idp.example.org:roles": arn("Deploy")}}}]
 
 
+def test_get_role_shows_the_workload_statement_the_sts_enforced(idp: LiveIdp,
+                                                                tmp_path: Path) -> None:
+    """The workload reads its own role with GetRole (SigV4 with the credentials the STS gave
+    it): the trust policy that admitted it names it by ``sub`` and the role by ``roles``."""
+    token = _token(ClientEnv(tmp_path), idp, tmp_path / "t", "--client-id", "build-worker",
+                   "--client-secret-file", str(_secret_file(tmp_path)))
+    creds = _assume(idp, "Deploy", token)["Credentials"]
+    iam = boto3.client("iam", endpoint_url=idp.url + "/iam", region_name="us-east-1",
+                       aws_access_key_id=creds["AccessKeyId"],  # type: ignore[index]
+                       aws_secret_access_key=creds["SecretAccessKey"],  # type: ignore[index]
+                       aws_session_token=creds["SessionToken"])  # type: ignore[index]
+    doc = iam.get_role(RoleName="Deploy")["Role"]["AssumeRolePolicyDocument"]
+    if isinstance(doc, str):
+        doc = json.loads(__import__("urllib.parse").parse.unquote(doc))
+    host = idp.url.split("://", 1)[1]
+    (stmt,) = doc["Statement"]
+    assert stmt["Sid"] == "Workloads"
+    assert stmt["Condition"]["StringEquals"][f"{host}:sub"] == ["build-worker"]
+    assert stmt["Condition"]["ForAnyValue:StringEquals"][f"{host}:roles"] == arn("Deploy")
+
+
 def test_model_built_from_config_gives_workload_roles_only_to_their_client(
         idp: LiveIdp) -> None:
     model = idp.components.iam
@@ -174,3 +195,26 @@ def test_model_built_from_config_gives_workload_roles_only_to_their_client(
     assert [g.role_arn for g in model.roles_for(["engineering"], {}, "x")] == [arn("Engineer")]
     deploy = model.role(arn("Deploy")).trust_policy.document
     assert [s.get("Sid") for s in deploy["Statement"]] == ["Workloads"]
+
+
+def test_cli_doc_workload_example_builds_the_statement_it_shows() -> None:
+    """docs/cli.md: its workload configuration gives exactly the trust statement it prints."""
+    import re
+
+    import yaml
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    block = re.search(r"```yaml\n(iam:.*?)```", text, re.S)
+    shown = re.search(r"```json\n(\{\"Sid\": \"Workloads\".*?)```", text, re.S)
+    assert block and shown
+    data = yaml.safe_load(block.group(1))
+    data["oidc"]["clients"][0]["client_secret"] = "s"
+    cfg = parse_config({"issuer": "https://idp.example.org", "secret_key": "k" * 32,
+                        "directory": {"type": "file", "file": {"path": "u.yaml"}},
+                        "iam": {"accounts": [{"id": ACCT}], **data["iam"]},
+                        "oidc": data["oidc"]}, env={})
+    from idp.iam import IamModel
+
+    model = IamModel.from_config(cfg.iam, cfg.issuer)
+    doc = model.role(arn("Deploy")).trust_policy.document
+    assert list(doc["Statement"]) == [json.loads(shown.group(1))]
