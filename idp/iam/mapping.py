@@ -64,10 +64,6 @@ class MappingRule:
     oidc_provider_arn: str | None = None
     workloads: frozenset[str] = frozenset()  # client IDs taking the role themselves
 
-    @property
-    def for_people(self) -> bool:
-        return self.everyone or bool(self.groups) or bool(self.attributes)
-
     def applies(self, groups: frozenset[str], attributes: Mapping[str, str],
                 client: str | None) -> bool:
         if self.clients and client not in self.clients:
