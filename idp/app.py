@@ -140,6 +140,7 @@ def check_config(config: Config, *, demo: bool = False) -> ConfigReport:
     stage("oidc.clients", lambda: ClientRegistry(config.oidc.clients))
     loaded = load_metadata(config.metadata_dirs, builtin=[aws_sp(config.issuer)])
     report.warnings.extend(f"SAML metadata skipped: {p}" for p in loaded.problems)
+    report.warnings.extend(loaded.notices)
     return report
 
 

@@ -256,11 +256,15 @@ class IamMappingRuleConfig(Section):
     transitive_tag_keys: list[str] = []
     saml_provider: str | None = None
     oidc_provider: str | None = None
+    workloads: list[str] = Field(
+        [], description="client IDs of confidential clients that take the role themselves "
+                        "(client credentials token + AssumeRoleWithWebIdentity)")
 
     @model_validator(mode="after")
     def _who(self) -> IamMappingRuleConfig:
-        if not (self.groups or self.attributes or self.everyone):
-            raise ValueError("a mapping rule needs `groups`, `attributes` or `everyone: true`")
+        if not (self.groups or self.attributes or self.everyone or self.workloads):
+            raise ValueError("a mapping rule needs `groups`, `attributes`, `everyone: true` "
+                             "or `workloads`")
         return self
 
 

@@ -98,7 +98,8 @@ def build_from_config(cls: type[IamModel], cfg: IamConfig, error: Any,
     # `roles` claim of other providers' tokens is not the mapping's), and only for a role
     # some mapping rule names
     own = [o for o in oidc if o.url.rstrip("/") == issuer.rstrip("/")]
-    mapped = {m.role for m in cfg.mapping} | {m.role.lower() for m in cfg.mapping}
+    people = [m for m in cfg.mapping if m.groups or m.attributes or m.everyone]
+    mapped = {m.role for m in people} | {m.role.lower() for m in people}
     roles = []
     for i, rc in enumerate(cfg.roles):
         where = f"iam.roles[{i}]"
@@ -106,7 +107,8 @@ def build_from_config(cls: type[IamModel], cfg: IamConfig, error: Any,
         arn = f"arn:aws:iam::{a}:role{rc.path}{rc.name}"
         trust_doc = rc.trust_policy or trust_policy_for(
             arn, [p for p in saml if p.account == a], [o for o in own if o.account == a],
-            saml_aud, mapped=arn in mapped or rc.name.lower() in mapped)
+            saml_aud, mapped=arn in mapped or rc.name.lower() in mapped,
+            workloads=_workloads(cfg, arn, rc.name))
         trust = policy(trust_doc, "trust", f"{rc.name}/trust", f"{where}.trust_policy")
         inline = [policy(doc, "identity", name, f"{where}.inline_policies.{name}")
                   for name, doc in rc.inline_policies.items()]
@@ -145,10 +147,17 @@ def build_from_config(cls: type[IamModel], cfg: IamConfig, error: Any,
             role_arn, frozenset(mc.groups),
             {k: (v,) if isinstance(v, str) else tuple(v) for k, v in mc.attributes.items()},
             mc.everyone, frozenset(mc.service_providers), dict(mc.principal_tags),
-            tuple(mc.transitive_tag_keys), mc.saml_provider, mc.oidc_provider))
+            tuple(mc.transitive_tag_keys), mc.saml_provider, mc.oidc_provider,
+            frozenset(mc.workloads)))
     if problems:
         raise error(problems)
     return cls(accounts, roles, {m.arn: m for m in managed.values()}.values(), saml, oidc, rules)
+
+
+def _workloads(cfg: IamConfig, arn: str, name: str) -> list[str]:
+    """The client IDs the mapping gives the role to as workloads (sorted, once each)."""
+    return sorted({w for m in cfg.mapping if m.role in (arn, name) or m.role.lower()
+                   == name.lower() for w in m.workloads})
 
 
 def _policy_arn(account: str, pc: IamPolicyConfig) -> str:

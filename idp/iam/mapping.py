@@ -62,6 +62,7 @@ class MappingRule:
     transitive_tag_keys: tuple[str, ...] = ()
     saml_provider_arn: str | None = None
     oidc_provider_arn: str | None = None
+    workloads: frozenset[str] = frozenset()  # client IDs taking the role themselves
 
     def applies(self, groups: frozenset[str], attributes: Mapping[str, str],
                 client: str | None) -> bool:

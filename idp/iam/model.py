@@ -98,7 +98,8 @@ class Account:
 
 
 def trust_policy_for(role_arn: str, saml: Sequence[SamlProvider], oidc: Sequence[OidcProvider],
-                     saml_aud: Sequence[str], *, mapped: bool) -> dict[str, Any]:
+                     saml_aud: Sequence[str], *, mapped: bool,
+                     workloads: Sequence[str] = ()) -> dict[str, Any]:
     """The default trust policy of one role: who the account's providers may vouch for.
 
     * SAML: each SAML provider with ``SAML:aud`` = the consumer URLs.  The STS also requires
@@ -111,6 +112,10 @@ def trust_policy_for(role_arn: str, saml: Sequence[SamlProvider], oidc: Sequence
       ``ForAnyValue:StringEquals`` ``<provider>:roles`` = this role's ARN.  A token without
       the claim, or whose claim does not list the role, is refused.  ``aud`` alone would admit
       every user of the client.
+    * Workloads: for a role the mapping gives to confidential clients (``workloads``), each
+      such OIDC provider with ``<provider>:sub`` = those client IDs (a client-credentials
+      token's subject is its client ID), ``<provider>:aud`` = the provider's client IDs, AND
+      ``<provider>:roles`` = this role's ARN (the token lists the roles mapped to its client).
     * A role the mapping gives to no one gets no web identity statement: nobody takes it
       with a token.  A role no provider may vouch for denies ``sts:AssumeRole`` to everyone.
     """
@@ -127,6 +132,16 @@ def trust_policy_for(role_arn: str, saml: Sequence[SamlProvider], oidc: Sequence
             "Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"],
             "Condition": {
                 "StringEquals": {f"{o.condition_prefix}:aud": list(o.client_ids)},
+                "ForAnyValue:StringEquals": {f"{o.condition_prefix}:roles": role_arn},
+            },
+        })
+    for o in oidc if workloads else ():
+        statements.append({
+            "Sid": "Workloads", "Effect": "Allow", "Principal": {"Federated": o.arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {
+                "StringEquals": {f"{o.condition_prefix}:aud": list(o.client_ids),
+                                 f"{o.condition_prefix}:sub": list(workloads)},
                 "ForAnyValue:StringEquals": {f"{o.condition_prefix}:roles": role_arn},
             },
         })
@@ -196,6 +211,11 @@ class IamModel:
         providers, durations = self._grant_tables()
         return grants_for(self.mapping, identity_groups, attributes, sp_or_client, providers,
                           durations, kind)
+
+    def workload_roles(self, client_id: str) -> list[str]:
+        """The roles the mapping gives a confidential client itself (``workloads``), in rule
+        order: its client-credentials token's ``roles`` claim."""
+        return list(dict.fromkeys(r.role_arn for r in self.mapping if client_id in r.workloads))
 
     def _grant_tables(self) -> tuple[dict[str, tuple[str | None, str | None]], dict[str, int]]:
         """Per role: its account's SAML and OIDC provider ARNs, and its MaxSessionDuration

@@ -41,6 +41,8 @@ class RoleMapper(Protocol):
     def roles_for(self, identity_groups: Any, attributes: Any, sp_or_client: str | None,
                   kind: Any = None) -> list[Any]: ...
 
+    def workload_roles(self, client_id: str) -> list[str]: ...
+
 
 class Person(Protocol):
     """A person as the directory holds them (:class:`idp.directory.Identity`)."""
@@ -139,6 +141,10 @@ class ClaimBuilder:
         if "roles" in scopes:
             out.update(self.role_claims(client.client_id, grantee))
         return out
+
+    def workload_roles(self, client_id: str) -> list[str]:
+        """The ``roles`` claim of a client's own (client-credentials) token."""
+        return [] if self.roles is None else self.roles.workload_roles(client_id)
 
     def role_claims(self, client_id: str, grantee: Grantee) -> dict[str, Any]:
         """``roles`` and the AWS session-tag claim from the IAM role mapping."""

@@ -38,8 +38,8 @@ def access_token(core: Core, g: Grant) -> tuple[str, dict[str, Any]]:
     }
     if g.grantee is None:
         claims["sub"] = g.client.client_id
-        if "roles" in g.scopes:
-            claims["roles"] = []
+        if "roles" in g.scopes:  # the roles the mapping gives the client itself (workloads)
+            claims["roles"] = core.claims.workload_roles(g.client.client_id)
     else:
         claims.update(core.claims.user_claims(g.client, g.grantee, g.scopes))
         claims.update(sub=core.claims.subject(g.client, g.grantee),

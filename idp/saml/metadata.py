@@ -75,6 +75,7 @@ class ServiceProvider:
 class LoadedMetadata:
     sps: dict[str, ServiceProvider] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # a built-in SP replaced by a file
 
 
 def _url(value: str | None) -> str:
@@ -150,8 +151,14 @@ def parse_metadata_file(path: Path) -> list[ServiceProvider]:
 
 def load_metadata(dirs: Iterable[Path], builtin: Sequence[ServiceProvider] = ()
                   ) -> LoadedMetadata:
-    """Load ``*.xml`` of each folder (missing folders are fine); problems are collected."""
+    """Load ``*.xml`` of each folder (missing folders are fine); problems are collected.
+
+    A file may replace a built-in SP (AWS's own metadata, entity ID ``urn:amazon:webservices``
+    and consumer ``https://signin.aws.amazon.com/saml``, replaces the built-in AWS-style SP
+    whose consumer is the federation page): said in ``notices``.  Two files naming one entity
+    are a problem: the second is skipped."""
     out = LoadedMetadata({sp.entity_id: sp for sp in builtin})
+    replaceable = {sp.entity_id for sp in builtin}
     for d in dirs:
         if not d.is_dir():
             continue
@@ -161,10 +168,17 @@ def load_metadata(dirs: Iterable[Path], builtin: Sequence[ServiceProvider] = ()
             except ValueError as exc:
                 out.problems.append(f"{path.name}: {exc}")
                 continue
-            dupes = [sp.entity_id for sp in sps if sp.entity_id in out.sps]
+            dupes = [sp.entity_id for sp in sps
+                     if sp.entity_id in out.sps and sp.entity_id not in replaceable]
             if dupes:
                 out.problems.append(f"{path.name}: entity `{dupes[0]}` is already loaded")
                 continue
+            for sp in sps:
+                if sp.entity_id in replaceable:
+                    replaceable.discard(sp.entity_id)
+                    out.notices.append(
+                        f"{path.name}: `{sp.entity_id}` replaces the built-in service provider "
+                        f"(assertions for it now go to {sp.default_acs().location})")
             out.sps.update({sp.entity_id: sp for sp in sps})
     return out
 

@@ -123,6 +123,8 @@ def init_app(app: Flask, comps: Components, crypto: XmlCrypto | None = None) -> 
     loaded = load_metadata(config.metadata_dirs, builtin=[aws_sp(config.issuer)])
     for problem in loaded.problems:
         log.warning("SAML metadata skipped: %s", problem)
+    for notice in loaded.notices:
+        log.warning("SAML metadata: %s", notice)
     salt = hmac.new(comps.secret, b"saml-pairwise-nameid", hashlib.sha256).digest()
     idp = SamlIdp(SamlDeps(config.saml, config.issuer, comps.keys, comps.store, comps.auditor,
                            comps.sessions, loaded, salt, _roles_for(comps), crypto))
