@@ -356,6 +356,59 @@ class StsConfig(Section):
     region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 
+class MfaTotpDeviceConfig(Section):
+    """A virtual MFA device of an IAM user (``GetSessionToken``/``AssumeRole`` with
+    ``SerialNumber`` and ``TokenCode``)."""
+
+    serial_number: str = Field(
+        ..., pattern=r"^arn:aws:iam::[0-9]{12}:mfa/[A-Za-z0-9_+=,.@-]{1,128}$")
+    access_key_id: str = Field(..., pattern=r"^AKIA[A-Z2-7]{16}$",
+                               description="the long-term access key it belongs to")
+    secret: str = Field(..., pattern=r"^[A-Z2-7]{16,128}$", description="TOTP secret, base32")
+
+
+class MfaRequireConfig(Section):
+    """Who must use a second factor: any one rule that matches requires it."""
+
+    groups: list[str] = []
+    roles: list[str] = Field([], description="IAM role names or ARNs")
+    service_providers: list[str] = Field([], description="SAML SP entity IDs")
+    clients: list[str] = Field([], description="OIDC client IDs")
+
+
+class MfaConfig(Section):
+    """Second factors: see ``idp/mfa``.  Times in seconds."""
+
+    factors: list[Literal["totp", "recovery"]] = ["totp", "recovery"]
+    require: MfaRequireConfig = MfaRequireConfig()
+    grace: bool = Field(False, description="a person who must use MFA and has no factor "
+                                           "enrols one at sign-in instead of being refused")
+    enrolments_dir: Path | None = Field(
+        None, description="folder of enrolments (default: `mfa` beside the users file)")
+    encryption_keys: list[str] = Field(
+        [], description="keys (≥32 characters) that encrypt factor secrets at rest: the first "
+                        "encrypts, every one decrypts (rotation); default: from secret_key")
+    issuer_name: str = Field("idp", min_length=1, max_length=64,
+                             description="the name authenticator apps show")
+    factor_failures: int = Field(5, ge=1, le=100, description="wrong codes before a factor "
+                                                              "locks for `lockout_window`")
+    person_failures: int = Field(20, ge=1, le=1000, description="wrong codes over all code "
+                                                                "factors before they lock")
+    lockout_window: int = Field(900, ge=60, le=86400)
+    step_max_age: int = Field(300, ge=30, le=86400,
+                              description="how fresh a second factor must be to remove one")
+    trust_external_idps: bool = Field(
+        False, description="let another IdP's token say MFA to the STS")
+    devices: list[MfaTotpDeviceConfig] = []
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _long_keys(cls, v: list[str]) -> list[str]:
+        if any(len(k) < 32 for k in v):
+            raise ValueError("every encryption key needs at least 32 characters")
+        return v
+
+
 class Config(Section):
     issuer: str = Field(..., pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
     secret_key: str = Field(..., min_length=32, description="HMAC key for CSRF and cookies")
@@ -372,6 +425,7 @@ class Config(Section):
     saml: SamlConfig = SamlConfig()
     oidc: OidcConfig = OidcConfig()
     sts: StsConfig = StsConfig()
+    mfa: MfaConfig = MfaConfig()
 
     @property
     def tls(self) -> bool:
@@ -452,6 +506,8 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         "directory": d,
         "keys": config.keys.model_copy(update={"dir": rel(config.keys.dir)}),
         "audit": config.audit.model_copy(update={"path": rel(config.audit.path)}),
+        "mfa": config.mfa if config.mfa.enrolments_dir is None else config.mfa.model_copy(
+            update={"enrolments_dir": rel(config.mfa.enrolments_dir)}),
         "metadata_dirs": [rel(p) for p in config.metadata_dirs],
     })
 
