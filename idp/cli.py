@@ -237,7 +237,7 @@ def demo(host: str, port: int, keys_dir: str, metadata_dirs: tuple[str, ...],
     from werkzeug.serving import run_simple
 
     from idp.app import check_config, create_app
-    from idp.demo import DEMO_LOGINS, demo_config
+    from idp.demo import DEMO_LOGINS, DEMO_TOTP_SECRET, demo_config
 
     dirs = [Path("metadata"), *(Path(d) for d in metadata_dirs)]
     try:
@@ -263,6 +263,8 @@ def demo(host: str, port: int, keys_dir: str, metadata_dirs: tuple[str, ...],
     click.echo(f"  SSO start  {base}/start  (sso_start_url of an AWS sso-session)")
     for user, password, groups in DEMO_LOGINS:
         click.echo(f"  user       {user} / {password}  ({groups})")
+    click.echo(f"  TOTP       dave's authenticator secret {DEMO_TOTP_SECRET} "
+               "(role Operator requires MFA)")
     from idp.web.serving import RequestHandler
 
     run_simple(host, port, app, threaded=True, use_reloader=False,

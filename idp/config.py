@@ -381,6 +381,10 @@ class MfaConfig(Section):
 
     factors: list[Literal["totp", "recovery"]] = ["totp", "recovery"]
     require: MfaRequireConfig = MfaRequireConfig()
+    sign_in: Literal["enrolled", "required"] = Field(
+        "enrolled", description="ask for a second factor at sign-in from everyone who has one "
+                                "(`enrolled`), or only from those `require.groups` names "
+                                "(`required`; others step up when a role, SP or client asks)")
     grace: bool = Field(False, description="a person who must use MFA and has no factor "
                                            "enrols one at sign-in instead of being refused")
     enrolments_dir: Path | None = Field(

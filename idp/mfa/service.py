@@ -116,6 +116,15 @@ class MfaService:
         uri = totp.provisioning_uri(secret, username, self.config.issuer_name)
         return PendingTotp(pid, secret, uri, totp.qr_svg(uri))
 
+    def pending_totp(self, username: str, pending_id: str) -> PendingTotp | None:
+        """A pending enrolment shown again (after a wrong first code), or ``None``."""
+        raw = get_json(self.store, self._pending_key(username, pending_id[:64]))
+        if not isinstance(raw, dict):
+            return None
+        secret = self.box.open(raw["secret"], f"pending:{pending_id}").decode()
+        uri = totp.provisioning_uri(secret, username, self.config.issuer_name)
+        return PendingTotp(pending_id, secret, uri, totp.qr_svg(uri))
+
     def confirm_totp(self, username: str, pending_id: str, code: str, name: str,
                      request: RequestInfo) -> Factor:
         """Enrol the pending secret if ``code`` is its current code (which is then spent)."""
