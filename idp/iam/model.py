@@ -266,7 +266,13 @@ def demo_model(issuer: str) -> IamModel:
              "Action": ["*:Get*", "*:List*", "*:Describe*", "s3:Head*"], "Resource": "*"}]}),
         "Operator": (3600, {"Version": "2012-10-17", "Statement": [
             {"Sid": "Operate", "Effect": "Allow",
-             "Action": ["ec2:*Instances", "ec2:Describe*", "ssm:*"], "Resource": "*"}]}),
+             "Action": ["ec2:*Instances", "ec2:Describe*", "ssm:*"], "Resource": "*"},
+            {"Sid": "TerminateNeedsRecentMfa", "Effect": "Deny",
+             "Action": "ec2:TerminateInstances", "Resource": "*",
+             "Condition": {"NumericGreaterThanIfExists": {"aws:MultiFactorAuthAge": "3600"}}},
+            {"Sid": "TerminateNeedsMfa", "Effect": "Deny",
+             "Action": "ec2:TerminateInstances", "Resource": "*",
+             "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}}]}),
     }
     roles = []
     for name, (duration, doc) in docs.items():

@@ -49,9 +49,9 @@ def issue(idp: SamlIdp, sp: ServiceProvider, pending: dict[str, Any], fmt: str,
         id=idp.d.id_gen(), issuer=idp.entity_id, now=now, name_id=nid, audience=sp.entity_id,
         recipient=pending["acs"], in_response_to=pending["request_id"],
         lifetime=idp.config.assertion_lifetime, skew=idp.config.clock_skew,
-        authn_instant=sess.auth_time, session_index=index,
-        session_not_on_or_after=sess.expires_at,
-        authn_context=attrs.authn_context(idp.tls), attributes=attributes)
+        authn_instant=sess.mfa_time if sess.mfa and sess.mfa_time else sess.auth_time,
+        session_index=index, session_not_on_or_after=sess.expires_at,
+        authn_context=attrs.authn_context(idp.tls, sess.mfa), attributes=attributes)
     response_id = idp.d.id_gen()
     encrypt = opts.encrypt_assertions
     if encrypt is None:

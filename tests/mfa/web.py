@@ -6,6 +6,7 @@ import re
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -27,7 +28,7 @@ def mfa_app(tmp_path: Path, keys_dir: Path, *, demo: bool = True, **mfa: Any
 
 def submit_code(client: FlaskClient, code: str, *, method: str = "totp",
                 next_path: str = "/account") -> Any:
-    token = csrf(client, f"/login/mfa?method={method}&next={next_path}")
+    token = csrf(client, "/login/mfa?" + urlencode({"method": method, "next": next_path}))
     return client.post("/login/mfa", data={"method": method, "code": code,
                                            "csrf_token": token, "next": next_path})
 
