@@ -21,6 +21,7 @@ from idp.directory.cli import users
 from idp.errors import ConfigError, IdpError
 from idp.iam.cli import policy
 from idp.keys import init_keys, list_keys, rotate_keys
+from idp.mfa.cli import mfa as mfa_cli
 
 
 def _report(path: str, problems: list[str]) -> NoReturn:
@@ -365,6 +366,7 @@ def sts_revoke_sessions(config_path: str, before: datetime | None, role_arn: str
                f"{datetime.fromtimestamp(when, UTC).isoformat()} are revoked")
 
 
+users.add_command(mfa_cli)
 main.add_command(users)
 main.add_command(policy)
 
