@@ -72,3 +72,17 @@ def test_rekey_after_rotation_then_old_key_dropped(tmp_path: Path) -> None:
     svc = open_service(load_config(path), MemoryStore(), Auditor(MemorySink()))
     assert svc.verify("dave", "totp", totp.code_at(SECRET, time.time()), RequestInfo()).kind \
         == "totp"  # decrypts with the new key alone
+
+
+def test_mfa_doc_example_is_a_valid_config() -> None:
+    import re
+
+    from idp.config import parse_config
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "mfa.md").read_text()
+    (block,) = re.findall(r"```yaml\n(.*?)```", doc, re.S)
+    cfg = parse_config({"issuer": "https://idp.example.org", "secret_key": "k" * 32,
+                        "directory": {"type": "file", "file": {"path": "u.yaml"}},
+                        **yaml.safe_load(block)},
+                       env={"IDP_MFA_KEY": "m" * 40, "IDP_OPS_TOTP_SECRET": SECRET})
+    assert cfg.mfa.require.roles == ["Operator"] and len(cfg.mfa.devices) == 1
