@@ -60,7 +60,7 @@ def list_command(config_path: Path, username: str | None) -> None:
                        f"{len(e.recovery)} recovery code(s) left")
             for f in e.factors:
                 click.echo(f"  {f.id}  {f.kind:8}  {f.name!r}  added {_when(f.created)}  "
-                           f"last used {_when(f.last_used)}")
+                           f"last used {_when(svc.last_used(e.username, f))}")
         auditor.emit("MfaList", CLI, user=username, identity_type="Admin", read_only=True,
                      additional={"admin": getpass.getuser(), "people": len(people)})
     finally:

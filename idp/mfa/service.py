@@ -26,6 +26,7 @@ from idp.mfa.storage import EnrolmentStore
 from idp.store import Store, get_json, key, new_id, set_json
 
 PENDING_TTL = 600
+LAST_USED_TTL = 400 * 86400
 MAX_NAME = 64
 MAX_FACTORS = 10
 
@@ -251,15 +252,28 @@ class MfaService:
         return self.store.add(k, b"1", ttl)
 
     def _touch(self, username: str, factor_id: str, when: int) -> None:
-        def touch(e: Enrolment) -> None:
-            f = e.find(factor_id)
-            if f is not None:
-                f.last_used = when
-                if not self.box.is_current(f.secret):  # rewrite under the newest key
-                    f.secret = self.box.seal(self.box.open(f.secret, f"{username}:{f.id}"),
-                                             f"{username}:{f.id}")
+        """Remember when a factor was last used (in the store: informational, so no file
+        write and ``fsync`` per sign-in), and reseal its secret if an older key sealed it."""
+        self.store.set(self._last_key(username, factor_id), str(when).encode(), LAST_USED_TTL)
+        f = self.enrolments.get(username).find(factor_id)
+        if f is None or self.box.is_current(f.secret):
+            return
 
-        self.enrolments.update(username, touch)
+        def reseal(e: Enrolment) -> None:
+            g = e.find(factor_id)
+            if g is not None and not self.box.is_current(g.secret):
+                aad = f"{username}:{g.id}"
+                g.secret = self.box.seal(self.box.open(g.secret, aad), aad)
+
+        self.enrolments.update(username, reseal)
+
+    def last_used(self, username: str, factor: Factor) -> int | None:
+        """When the factor was last used to sign in (``None``: not in the last 400 days)."""
+        raw = self.store.get(self._last_key(username, factor.id))
+        return int(raw) if raw is not None else factor.last_used
+
+    def _last_key(self, username: str, factor_id: str) -> str:
+        return key("mfalast", _h(f"{username.casefold()}\0{factor_id}"))
 
     # -- management -----------------------------------------------------------------------
 

@@ -99,6 +99,10 @@ def second_step() -> Response:
     return resp  # type: ignore[return-value]
 
 
+def _when(ts: int | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts)) if ts else "never"
+
+
 def _signed_in() -> IdpSession | Response:
     sess = current_session()
     return sess if sess is not None else login_redirect("/account/mfa")
@@ -110,8 +114,11 @@ def account_mfa() -> Response:
     sess = _signed_in()
     if isinstance(sess, Response):
         return sess
-    enrolment = _svc().enrolment(sess.username)
-    factors = [{**f.public(), "kind_text": KIND_TEXT.get(f.kind, f.kind)}
+    svc = _svc()
+    enrolment = svc.enrolment(sess.username)
+    factors = [{**f.public(), "kind_text": KIND_TEXT.get(f.kind, f.kind),
+                "created_text": _when(f.created),
+                "last_used_text": _when(svc.last_used(sess.username, f))}
                for f in enrolment.factors]
     return _page("account_mfa.html", sess=sess, factors=factors,
                  recovery_left=len(enrolment.recovery), enrol=request.args.get("enrol") == "1",
