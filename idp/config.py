@@ -376,10 +376,60 @@ class MfaRequireConfig(Section):
     clients: list[str] = Field([], description="OIDC client IDs")
 
 
+class MfaSmtpConfig(Section):
+    """Where email codes are sent from (``smtplib``)."""
+
+    host: str = Field(..., min_length=1)
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = Field(
+        "starttls", description="STARTTLS, implicit TLS (port 465), or none (a local relay)")
+    username: str | None = None
+    password: str | None = None
+    sender: str = Field(..., pattern=r"^[^\s@]+@[^\s@]+$")
+    timeout: float = Field(10.0, gt=0, le=60)
+
+
+class MfaSnsConfig(Section):
+    """AWS SNS ``Publish`` to a phone number (boto3)."""
+
+    region: str = "us-east-1"
+    endpoint_url: str | None = Field(None, pattern=r"^https?://")
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+
+
+class MfaWebhookConfig(Section):
+    """A JSON POST signed with HMAC-SHA256 (header ``X-Idp-Signature``)."""
+
+    url: str = Field(..., pattern=r"^https?://[^\s]+$")
+    secret: str = Field(..., min_length=32)
+    timeout: float = Field(10.0, gt=0, le=60)
+
+
+class MfaTextConfig(Section):
+    sender: Literal["sns", "webhook"]
+    sns: MfaSnsConfig | None = None
+    webhook: MfaWebhookConfig | None = None
+
+    @model_validator(mode="after")
+    def _configured(self) -> MfaTextConfig:
+        if getattr(self, self.sender) is None:
+            raise ValueError(f"sender `{self.sender}` needs its `{self.sender}` section")
+        return self
+
+
 class MfaConfig(Section):
     """Second factors: see ``idp/mfa``.  Times in seconds."""
 
-    factors: list[Literal["totp", "recovery"]] = ["totp", "recovery"]
+    factors: list[Literal["totp", "recovery", "email", "sms"]] = ["totp", "recovery"]
+    email: MfaSmtpConfig | None = None
+    text: MfaTextConfig | None = None
+    code_digits: int = Field(6, ge=6, le=8, description="digits of sent codes")
+    code_ttl: int = Field(300, ge=60, le=900, description="how long a sent code works")
+    resend_interval: int = Field(30, ge=0, le=600, description="between two sends")
+    sends_per_person: int = Field(5, ge=1, le=100, description="codes sent per send_window")
+    sends_per_ip: int = Field(20, ge=1, le=10000, description="codes sent per send_window")
+    send_window: int = Field(3600, ge=60, le=86400)
     require: MfaRequireConfig = MfaRequireConfig()
     sign_in: Literal["enrolled", "required"] = Field(
         "enrolled", description="ask for a second factor at sign-in from everyone who has one "
@@ -411,6 +461,14 @@ class MfaConfig(Section):
         if any(len(k) < 32 for k in v):
             raise ValueError("every encryption key needs at least 32 characters")
         return v
+
+    @model_validator(mode="after")
+    def _senders(self) -> MfaConfig:
+        if "email" in self.factors and self.email is None:
+            raise ValueError("factor `email` needs the `email` (SMTP) section")
+        if "sms" in self.factors and self.text is None:
+            raise ValueError("factor `sms` needs the `text` section")
+        return self
 
 
 class Config(Section):

@@ -9,6 +9,7 @@ Codes and secrets never reach a record.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,12 +17,14 @@ from pathlib import Path
 from typing import NoReturn
 
 from idp.audit import Auditor, RequestInfo
-from idp.config import Config, MfaConfig
+from idp.config import Config, MfaConfig, MfaSnsConfig
 from idp.errors import IdpError
 from idp.mfa import recovery, totp
+from idp.mfa.codes import SendRefused, SentCodes
 from idp.mfa.crypto import SecretBox
 from idp.mfa.limits import FailureCounters
 from idp.mfa.model import AMR, Enrolment, Factor
+from idp.mfa.senders import Sender, SmtpSender, SnsSender, WebhookSender
 from idp.mfa.storage import EnrolmentStore
 from idp.store import Store, get_json, key, new_id, set_json
 
@@ -47,6 +50,24 @@ class MfaLocked(MfaError):
     def __init__(self, retry_after: int, *, debug: str = "") -> None:
         self.retry_after = retry_after
         super().__init__(debug=debug)
+
+
+class SendLimited(MfaLocked):
+    description = "too many codes sent, try again later"
+
+
+DESTINATION = {"email": re.compile(r"^[^\s@]{1,64}@[^\s@]{1,190}\.[^\s@]{1,63}$"),
+               "sms": re.compile(r"^\+[1-9][0-9]{6,14}$")}
+"""Where a code may go: an email address, a phone number in E.164 (ITU-T E.164)."""
+KIND_NAME = {"totp": "Authenticator", "email": "Email", "sms": "Phone"}
+
+
+def mask(destination: str) -> str:
+    """Enough of a destination to recognise it: ``a…e@example.org``, ``+33…78``."""
+    if "@" in destination:
+        local, domain = destination.split("@", 1)
+        return f"{local[:1]}…{local[-1:]}@{domain}" if len(local) > 2 else f"…@{domain}"
+    return f"{destination[:3]}…{destination[-2:]}"
 
 
 @dataclass(frozen=True)
@@ -82,7 +103,8 @@ def clean_name(name: str, default: str) -> str:
 class MfaService:
     def __init__(self, config: MfaConfig, enrolments: EnrolmentStore, store: Store,
                  auditor: Auditor, box: SecretBox,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 senders: dict[str, Sender] | None = None, mac_key: bytes = b"") -> None:
         self.config = config
         self.enrolments = enrolments
         self.store = store
@@ -90,6 +112,9 @@ class MfaService:
         self.box = box
         self.clock = clock
         self.counters = FailureCounters(store, config)
+        self.senders = senders or {}
+        self.codes = SentCodes(store, config, mac_key or hashlib.sha256(
+            b"mfa-codes|" + box.current_kid.encode()).digest())
 
     # -- reading --------------------------------------------------------------------------
 
@@ -98,7 +123,9 @@ class MfaService:
 
     def methods(self, enrolment: Enrolment) -> list[str]:
         """The kinds a person may use at the second step, in the order the page offers them."""
-        kinds = [k for k in ("totp",) if k in self.config.factors and enrolment.of_kind(k)]
+        kinds: list[str] = [k for k in ("totp", "email", "sms")
+                             if k in self.config.factors and enrolment.of_kind(k)
+                             and (k == "totp" or k in self.senders)]
         if enrolment.recovery and "recovery" in self.config.factors:
             kinds.append("recovery")
         return kinds
@@ -188,7 +215,108 @@ class MfaService:
             raise MfaError(debug=f"no usable factor of kind {kind[:16]!r}")
         if kind == "recovery":
             return self._verify_recovery(username, code, request)
+        if kind in ("email", "sms"):
+            return self._verify_sent(username, enrolment, kind, code, request)
         return self._verify_totp(username, enrolment, code, request)
+
+    # -- codes sent by email or text message ----------------------------------------------
+
+    def begin_sent(self, username: str, kind: str, destination: str,
+                   request: RequestInfo) -> str:
+        """Send a code to a new email address or phone number; the pending enrolment's ID."""
+        destination = destination.strip()
+        if kind not in self.senders or kind not in self.config.factors:
+            raise MfaError(f"`{kind[:16]}` codes are not enabled", code="invalid_request",
+                           status=400)
+        if not DESTINATION[kind].match(destination):
+            raise MfaError("not an email address" if kind == "email" else
+                           "not a phone number in international form (+33…)",
+                           code="invalid_request", status=400)
+        pid = new_id()
+        set_json(self.store, self._pending_key(username, pid),
+                 {"kind": kind, "dest": self.box.seal(destination.encode(), f"pending:{pid}")},
+                 PENDING_TTL)
+        self._send(username, f"enrol:{pid}", kind, destination, f"pending:{pid}", request)
+        return pid
+
+    def pending_sent(self, username: str, pending_id: str) -> tuple[str, str] | None:
+        """The kind and masked destination of a pending enrolment, or ``None``."""
+        raw = get_json(self.store, self._pending_key(username, pending_id[:64]))
+        if not isinstance(raw, dict) or "kind" not in raw:
+            return None
+        dest = self.box.open(raw["dest"], f"pending:{pending_id}").decode()
+        return str(raw["kind"]), mask(dest)
+
+    def confirm_sent(self, username: str, pending_id: str, code: str, name: str,
+                     request: RequestInfo) -> Factor:
+        raw = get_json(self.store, self._pending_key(username, pending_id[:64]))
+        if not isinstance(raw, dict) or "kind" not in raw:
+            raise MfaError("the enrolment expired, start again", code="expired", status=400)
+        kind = str(raw["kind"])
+        if self.codes.check(username, f"enrol:{pending_id}", code) != f"pending:{pending_id}":
+            self._audit("MfaEnrol", username, request, error="InvalidCode",
+                        extra={"kind": kind})
+            raise MfaError(debug="enrolment code did not match")
+        dest = self.box.open(raw["dest"], f"pending:{pending_id}")
+        fid = new_id()
+
+        def add(e: Enrolment) -> Factor:
+            if len(e.factors) >= MAX_FACTORS:
+                raise MfaError("too many factors", code="invalid_request", status=400)
+            f = Factor(id=fid, kind=kind, created=int(self.clock()),
+                       name=clean_name(name, KIND_NAME[kind]),
+                       secret=self.box.seal(dest, f"{username}:{fid}"))
+            e.factors.append(f)
+            return f
+
+        factor = self.enrolments.update(username, add)
+        self.store.delete(self._pending_key(username, pending_id))
+        self._audit("MfaEnrol", username, request, extra={"kind": kind, "factorId": fid})
+        return factor
+
+    def send_code(self, username: str, kind: str, request: RequestInfo) -> str:
+        """Send a sign-in code to the person's factor of that kind; its masked destination."""
+        enrolment = self.enrolments.get(username)
+        if kind not in ("email", "sms") or kind not in self.methods(enrolment):
+            raise MfaError(debug=f"no factor of kind {kind[:16]!r} to send to")
+        f = enrolment.of_kind(kind)[0]
+        wait = self.counters.locked_for(username, f.id, kind)
+        if wait:
+            raise MfaLocked(wait)
+        dest = self.box.open(f.secret, f"{username}:{f.id}").decode()
+        self._send(username, kind, kind, dest, f.id, request)
+        return mask(dest)
+
+    def _send(self, username: str, purpose: str, kind: str, destination: str, factor_id: str,
+              request: RequestInfo) -> None:
+        try:
+            self.codes.allow_send(username, purpose, request.source_ip)
+        except SendRefused as exc:
+            self._audit("MfaCodeSent", username, request, error="TooManyCodes",
+                        extra={"kind": kind, "reason": exc.reason})
+            raise SendLimited(exc.retry_after, debug=exc.reason) from None
+        code = self.codes.issue(username, purpose, factor_id)
+        minutes = max(1, self.config.code_ttl // 60)
+        self.senders[kind].send(destination, f"Your {self.config.issuer_name} sign-in code is "
+                                             f"{code}. It works for {minutes} minutes.")
+        self._audit("MfaCodeSent", username, request, extra={"kind": kind})
+
+    def _verify_sent(self, username: str, enrolment: Enrolment, kind: str, code: str,
+                     request: RequestInfo) -> Verified:
+        f = enrolment.of_kind(kind)[0]
+        wait = self.counters.locked_for(username, f.id, kind)
+        if wait:
+            self._audit("MfaVerify", username, request, error="TooManyAttempts",
+                        extra={"kind": kind})
+            raise MfaLocked(wait)
+        fid = self.codes.check(username, kind, code[:16])
+        if fid is None or enrolment.find(fid) is None:
+            self._fail(username, f, request, "InvalidCode")
+        now = int(self.clock())
+        self.counters.clear(username, f.id)
+        self._touch(username, fid, now)
+        self._audit("MfaVerify", username, request, extra={"kind": kind, "factorId": fid})
+        return Verified(kind, fid, AMR[kind], now)
 
     def _verify_totp(self, username: str, enrolment: Enrolment, code: str,
                      request: RequestInfo) -> Verified:
@@ -371,5 +499,19 @@ def open_service(config: Config, store: Store, auditor: Auditor) -> MfaService:
     """The MFA service a config names; secrets sealed with ``mfa.encryption_keys`` (default: a
     key derived from ``secret_key``)."""
     box = SecretBox(config.mfa.encryption_keys or [config.secret_key])
+    mac_key = hashlib.sha256(b"mfa-codes|" + config.secret_key.encode()).digest()
     return MfaService(config.mfa, EnrolmentStore(enrolments_folder(config)), store, auditor,
-                      box)
+                      box, senders=open_senders(config.mfa), mac_key=mac_key)
+
+
+def open_senders(config: MfaConfig) -> dict[str, Sender]:
+    """The senders of the enabled code factors (see :mod:`idp.mfa.senders`)."""
+    senders: dict[str, Sender] = {}
+    if "email" in config.factors and config.email is not None:
+        senders["email"] = SmtpSender(config.email)
+    if "sms" in config.factors and config.text is not None:
+        t = config.text
+        senders["sms"] = (SnsSender(t.sns) if t.sender == "sns" and t.sns is not None
+                          else WebhookSender(t.webhook) if t.webhook is not None
+                          else SnsSender(MfaSnsConfig()))
+    return senders

@@ -15,6 +15,7 @@ from flask import Blueprint, Flask, redirect, render_template, request
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
+from idp.errors import UnavailableError
 from idp.login.sessions import IdpSession
 from idp.mfa.service import MfaError, MfaLocked, MfaService, PendingTotp
 from idp.web import security
@@ -31,8 +32,9 @@ from idp.web.context import (
 )
 
 bp = Blueprint("mfa", __name__)
-METHOD_TEXT = {"totp": "Authenticator app", "recovery": "Recovery code"}
-KIND_TEXT = {"totp": "Authenticator app"}
+METHOD_TEXT = {"totp": "Authenticator app", "email": "Code by email",
+               "sms": "Code by text message", "recovery": "Recovery code"}
+KIND_TEXT = {"totp": "Authenticator app", "email": "Email codes", "sms": "Text message codes"}
 
 
 def _svc() -> MfaService:
@@ -77,7 +79,7 @@ def second_step() -> Response:
     def form(status: int = 200, error: str | None = None) -> Response:
         return _page("mfa.html", status, methods=[(m, METHOD_TEXT[m]) for m in methods],
                      method=method, next=next_path, error=error, username=sess.username,
-                     step_up=sess.pending is None)
+                     step_up=sess.pending is None, sent=request.args.get("sent", "")[:128])
 
     if request.method == "GET":
         return form()
@@ -103,6 +105,32 @@ def _when(ts: int | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts)) if ts else "never"
 
 
+@bp.post("/login/mfa/send")
+def send_code() -> Response:
+    """Send a code by email or text message for the second step (limited: see
+    :mod:`idp.mfa.codes`)."""
+    sess = any_session()
+    next_path = safe_next(request.form.get("next"))
+    method = request.form.get("method", "")
+    if sess is None:
+        return login_redirect(next_path)
+    back = {"method": method[:16], "next": next_path}
+    if not security.csrf_ok():
+        return _refused(400, "missing or invalid CSRF token")
+    try:
+        where = _svc().send_code(sess.username, method, request_info())
+    except MfaLocked as exc:
+        resp = _refused(429, exc.description)
+        resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
+    except MfaError as exc:
+        return _refused(exc.status, exc.description)
+    except UnavailableError:
+        return _refused(503, "the code could not be sent, try again shortly")
+    return redirect("/login/mfa?" + urlencode({**back, "sent": where}),  # type: ignore[return-value]
+                    code=303)
+
+
 def _signed_in() -> IdpSession | Response:
     sess = current_session()
     return sess if sess is not None else login_redirect("/account/mfa")
@@ -122,7 +150,9 @@ def account_mfa() -> Response:
                for f in enrolment.factors]
     return _page("account_mfa.html", sess=sess, factors=factors,
                  recovery_left=len(enrolment.recovery), enrol=request.args.get("enrol") == "1",
-                 notice=request.args.get("done", "")[:32])
+                 notice=request.args.get("done", "")[:32],
+                 email_codes="email" in svc.senders and bool(sess.attributes.get("email")),
+                 text_codes="sms" in svc.senders)
 
 
 def _post_guard(*, need_fresh: bool) -> IdpSession | Response:
@@ -181,6 +211,66 @@ def confirm_totp() -> Response:
         resp = _page("mfa_recovery_codes.html", sess=new, codes=codes, factor=factor.name)
     else:
         resp = redirect("/account/mfa?" + urlencode({"done": "added"}), code=303)  # type: ignore[assignment]
+    security.set_session_cookie(resp, new)
+    return resp
+
+
+@bp.post("/account/mfa/sent")
+def add_sent() -> Response:
+    """Start enrolling codes by email (the directory's address) or text message (a phone
+    number): a code is sent there, and typing it confirms the destination."""
+    sess = _post_guard(need_fresh=True)
+    if isinstance(sess, Response):
+        return sess
+    kind = request.form.get("kind", "")
+    destination = (sess.attributes.get("email", "") if kind == "email"
+                   else request.form.get("phone", "")[:32])
+    try:
+        pid = _svc().begin_sent(sess.username, kind, destination, request_info())
+    except MfaLocked as exc:
+        resp = _refused(429, exc.description)
+        resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
+    except MfaError as exc:
+        return _refused(exc.status, exc.description)
+    except UnavailableError:
+        return _refused(503, "the code could not be sent, try again shortly")
+    return _sent_page(sess, pid)
+
+
+def _sent_page(sess: IdpSession, pid: str, status: int = 200,
+               error: str | None = None) -> Response:
+    pending = _svc().pending_sent(sess.username, pid)
+    if pending is None:
+        return _refused(400, "the enrolment expired, start again")
+    kind, where = pending
+    return _page("account_mfa_sent.html", status, sess=sess, pending=pid, kind=kind,
+                 kind_text=KIND_TEXT[kind], where=where, error=error)
+
+
+@bp.post("/account/mfa/sent/confirm")
+def confirm_sent() -> Response:
+    sess = _signed_in()
+    if isinstance(sess, Response):
+        return sess
+    pid = request.form.get("pending", "")[:64]
+    if not security.csrf_ok():
+        return _sent_page(sess, pid, 400, "Your session expired. Please try again.")
+    svc = _svc()
+    try:
+        factor = svc.confirm_sent(sess.username, pid, request.form.get("code", "")[:16],
+                                  request.form.get("name", ""), request_info())
+    except MfaError as exc:
+        if exc.code == "expired":
+            return _refused(400, exc.description)
+        return _sent_page(sess, pid, 401, "That code is not valid.")
+    new = components().sessions.elevate(sess, "sms" if factor.kind == "sms" else "otp",
+                                        int(time.time()))
+    if not svc.enrolment(sess.username).recovery:
+        resp = _page("mfa_recovery_codes.html", sess=new, factor=factor.name,
+                     codes=svc.regenerate_recovery(sess.username, request_info()))
+    else:
+        resp = redirect("/account/mfa?done=added", code=303)  # type: ignore[assignment]
     security.set_session_cookie(resp, new)
     return resp
 
