@@ -84,5 +84,7 @@ def test_mfa_doc_example_is_a_valid_config() -> None:
     cfg = parse_config({"issuer": "https://idp.example.org", "secret_key": "k" * 32,
                         "directory": {"type": "file", "file": {"path": "u.yaml"}},
                         **yaml.safe_load(block)},
-                       env={"IDP_MFA_KEY": "m" * 40, "IDP_OPS_TOTP_SECRET": SECRET})
+                       env={"IDP_MFA_KEY": "m" * 40, "IDP_OPS_TOTP_SECRET": SECRET,
+                            "IDP_SMTP_PASSWORD": "p", "IDP_SMS_WEBHOOK_SECRET": "h" * 40})
     assert cfg.mfa.require.roles == ["Operator"] and len(cfg.mfa.devices) == 1
+    assert cfg.mfa.email is not None and cfg.mfa.text is not None
