@@ -421,7 +421,8 @@ class MfaTextConfig(Section):
 class MfaConfig(Section):
     """Second factors: see ``idp/mfa``.  Times in seconds."""
 
-    factors: list[Literal["totp", "recovery", "email", "sms"]] = ["totp", "recovery"]
+    factors: list[Literal["totp", "recovery", "email", "sms", "webauthn"]] = [
+        "totp", "recovery", "webauthn"]
     email: MfaSmtpConfig | None = None
     text: MfaTextConfig | None = None
     code_digits: int = Field(6, ge=6, le=8, description="digits of sent codes")

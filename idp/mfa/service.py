@@ -24,6 +24,7 @@ from idp.mfa.codes import SendRefused, SentCodes
 from idp.mfa.crypto import SecretBox
 from idp.mfa.limits import FailureCounters
 from idp.mfa.model import AMR, Enrolment, Factor
+from idp.mfa.passkeys import PasskeyRefused, Passkeys
 from idp.mfa.senders import Sender, SmtpSender, SnsSender, WebhookSender
 from idp.mfa.storage import EnrolmentStore
 from idp.store import Store, get_json, key, new_id, set_json
@@ -59,7 +60,7 @@ class SendLimited(MfaLocked):
 DESTINATION = {"email": re.compile(r"^[^\s@]{1,64}@[^\s@]{1,190}\.[^\s@]{1,63}$"),
                "sms": re.compile(r"^\+[1-9][0-9]{6,14}$")}
 """Where a code may go: an email address, a phone number in E.164 (ITU-T E.164)."""
-KIND_NAME = {"totp": "Authenticator", "email": "Email", "sms": "Phone"}
+KIND_NAME = {"totp": "Authenticator", "email": "Email", "sms": "Phone", "webauthn": "Passkey"}
 
 
 def mask(destination: str) -> str:
@@ -113,6 +114,7 @@ class MfaService:
         self.clock = clock
         self.counters = FailureCounters(store, config)
         self.senders = senders or {}
+        self.passkeys: Passkeys | None = None  # set by open_service (needs the issuer)
         self.codes = SentCodes(store, config, mac_key or hashlib.sha256(
             b"mfa-codes|" + box.current_kid.encode()).digest())
 
@@ -123,9 +125,10 @@ class MfaService:
 
     def methods(self, enrolment: Enrolment) -> list[str]:
         """The kinds a person may use at the second step, in the order the page offers them."""
-        kinds: list[str] = [k for k in ("totp", "email", "sms")
+        kinds: list[str] = [k for k in ("webauthn", "totp", "email", "sms")
                              if k in self.config.factors and enrolment.of_kind(k)
-                             and (k == "totp" or k in self.senders)]
+                             and (k == "totp" or k in self.senders
+                                  or (k == "webauthn" and self.passkeys is not None))]
         if enrolment.recovery and "recovery" in self.config.factors:
             kinds.append("recovery")
         return kinds
@@ -217,7 +220,83 @@ class MfaService:
             return self._verify_recovery(username, code, request)
         if kind in ("email", "sms"):
             return self._verify_sent(username, enrolment, kind, code, request)
+        if kind == "webauthn":
+            return self._verify_passkey(username, enrolment, code, request)
         return self._verify_totp(username, enrolment, code, request)
+
+    # -- passkeys (WebAuthn) ---------------------------------------------------------------
+
+    def _pk(self) -> Passkeys:
+        if self.passkeys is None or "webauthn" not in self.config.factors:
+            raise MfaError("passkeys are not enabled", code="invalid_request", status=400)
+        return self.passkeys
+
+    def begin_passkey(self, username: str) -> tuple[str, str]:
+        """A pending registration: its ID and the creation options (JSON)."""
+        pk = self._pk()
+        pid = new_id()
+        handle = hashlib.sha256(b"webauthn-user|" + username.casefold().encode()).digest()[:16]
+        existing = [str(f.data["credential_id"])
+                    for f in self.enrolments.get(username).of_kind("webauthn")]
+        return pid, pk.registration_options(_h(f"reg\0{username.casefold()}\0{pid}"),
+                                            username, handle, existing)
+
+    def confirm_passkey(self, username: str, pending_id: str, credential_json: str,
+                        name: str, request: RequestInfo) -> Factor:
+        try:
+            new = self._pk().register(_h(f"reg\0{username.casefold()}\0{pending_id}"),
+                                      credential_json)
+        except PasskeyRefused as exc:
+            self._audit("MfaEnrol", username, request, error="InvalidCredential",
+                        extra={"kind": "webauthn"})
+            raise MfaError("the passkey was not accepted", debug=str(exc)) from None
+        fid = new_id()
+
+        def add(e: Enrolment) -> Factor:
+            if len(e.factors) >= MAX_FACTORS:
+                raise MfaError("too many factors", code="invalid_request", status=400)
+            n = len(e.of_kind("webauthn")) + 1
+            f = Factor(id=fid, kind="webauthn", created=int(self.clock()),
+                       name=clean_name(name, f"Passkey {n}"),
+                       data={"credential_id": new.credential_id, "public_key": new.public_key,
+                             "sign_count": new.sign_count, "amr": new.amr})
+            e.factors.append(f)
+            return f
+
+        factor = self.enrolments.update(username, add)
+        self._audit("MfaEnrol", username, request, extra={"kind": "webauthn", "factorId": fid})
+        return factor
+
+    def passkey_options(self, username: str) -> str:
+        """Request options (JSON) for the person's passkeys; the challenge is kept."""
+        ids = [str(f.data["credential_id"])
+               for f in self.enrolments.get(username).of_kind("webauthn")]
+        return self._pk().authentication_options(_h(f"auth\0{username.casefold()}"), ids)
+
+    def _verify_passkey(self, username: str, enrolment: Enrolment, credential_json: str,
+                        request: RequestInfo) -> Verified:
+        factors = enrolment.of_kind("webauthn")
+        stored = {str(f.data["credential_id"]): f.data for f in factors}
+        try:
+            cred_id, count = self._pk().authenticate(
+                _h(f"auth\0{username.casefold()}"), credential_json, stored)
+        except PasskeyRefused as exc:
+            self._audit("MfaVerify", username, request, error="InvalidCredential",
+                        extra={"kind": "webauthn", "reason": str(exc)[:200]})
+            raise MfaError(debug=str(exc)) from None
+        f = next(x for x in factors if x.data["credential_id"] == cred_id)
+
+        def bump(e: Enrolment) -> None:
+            g = e.find(f.id)
+            if g is not None:
+                g.data["sign_count"] = count
+
+        self.enrolments.update(username, bump)
+        now = int(self.clock())
+        self._touch(username, f.id, now)
+        self._audit("MfaVerify", username, request, extra={"kind": "webauthn",
+                                                           "factorId": f.id})
+        return Verified("webauthn", f.id, str(f.data.get("amr", "hwk")), now)
 
     # -- codes sent by email or text message ----------------------------------------------
 
@@ -384,7 +463,7 @@ class MfaService:
         write and ``fsync`` per sign-in), and reseal its secret if an older key sealed it."""
         self.store.set(self._last_key(username, factor_id), str(when).encode(), LAST_USED_TTL)
         f = self.enrolments.get(username).find(factor_id)
-        if f is None or self.box.is_current(f.secret):
+        if f is None or not f.secret or self.box.is_current(f.secret):
             return
 
         def reseal(e: Enrolment) -> None:
@@ -500,8 +579,11 @@ def open_service(config: Config, store: Store, auditor: Auditor) -> MfaService:
     key derived from ``secret_key``)."""
     box = SecretBox(config.mfa.encryption_keys or [config.secret_key])
     mac_key = hashlib.sha256(b"mfa-codes|" + config.secret_key.encode()).digest()
-    return MfaService(config.mfa, EnrolmentStore(enrolments_folder(config)), store, auditor,
-                      box, senders=open_senders(config.mfa), mac_key=mac_key)
+    svc = MfaService(config.mfa, EnrolmentStore(enrolments_folder(config)), store, auditor,
+                     box, senders=open_senders(config.mfa), mac_key=mac_key)
+    if "webauthn" in config.mfa.factors:
+        svc.passkeys = Passkeys(store, config.issuer, config.mfa.issuer_name)
+    return svc
 
 
 def open_senders(config: MfaConfig) -> dict[str, Sender]:

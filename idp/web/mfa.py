@@ -32,9 +32,10 @@ from idp.web.context import (
 )
 
 bp = Blueprint("mfa", __name__)
-METHOD_TEXT = {"totp": "Authenticator app", "email": "Code by email",
+METHOD_TEXT = {"webauthn": "Passkey", "totp": "Authenticator app", "email": "Code by email",
                "sms": "Code by text message", "recovery": "Recovery code"}
-KIND_TEXT = {"totp": "Authenticator app", "email": "Email codes", "sms": "Text message codes"}
+KIND_TEXT = {"totp": "Authenticator app", "email": "Email codes", "sms": "Text message codes",
+             "webauthn": "Passkey"}
 
 
 def _svc() -> MfaService:
@@ -77,17 +78,20 @@ def second_step() -> Response:
         method = methods[0]
 
     def form(status: int = 200, error: str | None = None) -> Response:
+        options = svc.passkey_options(sess.username) if method == "webauthn" else ""
         return _page("mfa.html", status, methods=[(m, METHOD_TEXT[m]) for m in methods],
                      method=method, next=next_path, error=error, username=sess.username,
-                     step_up=sess.pending is None, sent=request.args.get("sent", "")[:128])
+                     step_up=sess.pending is None, sent=request.args.get("sent", "")[:128],
+                     options=options)
 
     if request.method == "GET":
         return form()
     if not security.csrf_ok():
         return form(400, "Your session expired. Please try again.")
     try:
-        verified = svc.verify(sess.username, method, request.form.get("code", "")[:64],
-                              request_info())
+        answer = (request.form.get("credential", "") if method == "webauthn"
+                  else request.form.get("code", "")[:64])
+        verified = svc.verify(sess.username, method, answer, request_info())
     except MfaLocked as exc:
         resp = form(429, "Too many wrong codes. Try again later, or use a recovery code.")
         resp.headers["Retry-After"] = str(exc.retry_after)
@@ -152,6 +156,7 @@ def account_mfa() -> Response:
                  recovery_left=len(enrolment.recovery), enrol=request.args.get("enrol") == "1",
                  notice=request.args.get("done", "")[:32],
                  email_codes="email" in svc.senders and bool(sess.attributes.get("email")),
+                 passkeys=svc.passkeys is not None and "webauthn" in svc.config.factors,
                  text_codes="sms" in svc.senders)
 
 
@@ -265,6 +270,42 @@ def confirm_sent() -> Response:
             return _refused(400, exc.description)
         return _sent_page(sess, pid, 401, "That code is not valid.")
     new = components().sessions.elevate(sess, "sms" if factor.kind == "sms" else "otp",
+                                        int(time.time()))
+    if not svc.enrolment(sess.username).recovery:
+        resp = _page("mfa_recovery_codes.html", sess=new, factor=factor.name,
+                     codes=svc.regenerate_recovery(sess.username, request_info()))
+    else:
+        resp = redirect("/account/mfa?done=added", code=303)  # type: ignore[assignment]
+    security.set_session_cookie(resp, new)
+    return resp
+
+
+@bp.post("/account/mfa/passkey")
+def add_passkey() -> Response:
+    """Start registering a passkey: the page runs ``navigator.credentials.create``."""
+    sess = _post_guard(need_fresh=True)
+    if isinstance(sess, Response):
+        return sess
+    try:
+        pid, options = _svc().begin_passkey(sess.username)
+    except MfaError as exc:
+        return _refused(exc.status, exc.description)
+    return _page("account_mfa_passkey.html", sess=sess, pending=pid, options=options)
+
+
+@bp.post("/account/mfa/passkey/confirm")
+def confirm_passkey() -> Response:
+    sess = _post_guard(need_fresh=False)
+    if isinstance(sess, Response):
+        return sess
+    svc = _svc()
+    try:
+        factor = svc.confirm_passkey(sess.username, request.form.get("pending", "")[:64],
+                                     request.form.get("credential", ""),
+                                     request.form.get("name", ""), request_info())
+    except MfaError as exc:
+        return _refused(exc.status if exc.status != 401 else 400, exc.description)
+    new = components().sessions.elevate(sess, str(factor.data.get("amr", "hwk")),
                                         int(time.time()))
     if not svc.enrolment(sess.username).recovery:
         resp = _page("mfa_recovery_codes.html", sess=new, factor=factor.name,
