@@ -151,9 +151,19 @@ def check_config(config: Config, *, demo: bool = False) -> ConfigReport:
             stage(f"iam.saml_providers[{i}] `{sc.name}` metadata",
                   functools.partial(_provider_keys, certs, provider))
     stage("oidc.clients", lambda: ClientRegistry(config.oidc.clients))
+    stage("mfa.enrolments_dir", lambda: _check_enrolments(config))
     loaded = load_metadata(config.metadata_dirs, builtin=[aws_sp(config.issuer)])
     report.warnings.extend(f"SAML metadata skipped: {p}" for p in loaded.problems)
     return report
+
+
+def _check_enrolments(config: Config) -> None:
+    """The enrolments folder exists, or its parent does (it is made on first write)."""
+    from idp.mfa.service import enrolments_folder
+
+    folder = enrolments_folder(config)
+    if not (folder.is_dir() or folder.parent.is_dir()):
+        raise ValueError(f"folder `{folder}` does not exist and cannot be made")
 
 
 def _provider_keys(certs: Any, provider: Any) -> None:

@@ -88,3 +88,13 @@ def test_mfa_doc_example_is_a_valid_config() -> None:
                             "IDP_SMTP_PASSWORD": "p", "IDP_SMS_WEBHOOK_SECRET": "h" * 40})
     assert cfg.mfa.require.roles == ["Operator"] and len(cfg.mfa.devices) == 1
     assert cfg.mfa.email is not None and cfg.mfa.text is not None
+
+
+def test_config_check_reports_an_enrolments_folder_that_cannot_be_made(tmp_path: Path) -> None:
+    path = write_config(tmp_path, ["k" * 32])
+    data = yaml.safe_load(path.read_text())
+    data["mfa"]["enrolments_dir"] = str(tmp_path / "missing" / "deeper" / "mfa")
+    data["keys"] = {"dir": str(tmp_path / "keys"), "generate": True}
+    path.write_text(yaml.safe_dump(data))
+    r = CliRunner().invoke(main, ["config", "check", str(path)])
+    assert r.exit_code != 0 and "mfa.enrolments_dir" in r.output, r.output
