@@ -28,6 +28,9 @@ from idp.keys import KeyRing, init_keys
 from idp.login.service import LoginService
 from idp.login.sessions import IdpSession, SessionManager
 from idp.login.throttle import Throttle
+from idp.mfa.gate import SecondStepGate
+from idp.mfa.policy import MfaPolicy
+from idp.mfa.service import MfaService, open_service
 from idp.store import Store, open_store
 from idp.store.epoch import StoreEpoch
 
@@ -48,6 +51,8 @@ class Components:
     iam: IamModel
     demo: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
+    mfa: MfaService | None = None
+    mfa_policy: MfaPolicy | None = None
 
     def close(self) -> None:
         self.store.close()
@@ -70,10 +75,25 @@ def build_components(config: Config, *, demo: bool = False, auditor: Auditor | N
     secret = config.secret_key.encode()
     sessions = SessionManager(store, config.session)
     throttle = Throttle(store, config.login, secret)
-    login = LoginService(directory, sessions, throttle, auditor)
     iam = IamModel.from_config(config.iam, config.issuer, demo=demo)
+    mfa = open_service(config, store, auditor)
+    if demo and config.mfa.enrolments_dir is not None:  # the demo's own folder, not a user's
+        from idp.demo import enrol_demo_factors
+
+        enrol_demo_factors(mfa)
+    policy = MfaPolicy(config.mfa.require, mfa_roles(iam))
+    login = LoginService(directory, sessions, throttle, auditor, SecondStepGate(mfa, policy))
     return Components(config, store, directory, keys, auditor, sessions, throttle, login,
-                      secret, iam, demo, extras={"roles_for": _roles_for(iam)})
+                      secret, iam, demo, extras={"roles_for": _roles_for(iam)}, mfa=mfa,
+                      mfa_policy=policy)
+
+
+def mfa_roles(iam: IamModel) -> list[str]:
+    """Roles whose trust policy tests ``aws:MultiFactorAuthPresent``: a session without a
+    second factor steps up before it picks one."""
+    return [arn for arn, role in iam.roles.items()
+            if any(k.lower() == "aws:multifactorauthpresent"
+                   for k in role.trust_policy.context_keys)]
 
 
 @dataclass
@@ -138,10 +158,20 @@ def check_config(config: Config, *, demo: bool = False) -> ConfigReport:
             stage(f"iam.saml_providers[{i}] `{sc.name}` metadata",
                   functools.partial(_provider_keys, certs, provider))
     stage("oidc.clients", lambda: ClientRegistry(config.oidc.clients))
+    stage("mfa.enrolments_dir", lambda: _check_enrolments(config))
     loaded = load_metadata(config.metadata_dirs, builtin=[aws_sp(config.issuer)])
     report.warnings.extend(f"SAML metadata skipped: {p}" for p in loaded.problems)
     report.warnings.extend(loaded.notices)
     return report
+
+
+def _check_enrolments(config: Config) -> None:
+    """The enrolments folder exists, or its parent does (it is made on first write)."""
+    from idp.mfa.service import enrolments_folder
+
+    folder = enrolments_folder(config)
+    if not (folder.is_dir() or folder.parent.is_dir()):
+        raise ValueError(f"folder `{folder}` does not exist and cannot be made")
 
 
 def _provider_keys(certs: Any, provider: Any) -> None:
@@ -173,6 +203,7 @@ def create_app(config: Config, components: Components | None = None, *,
     """The Flask application of one IdP process."""
     from idp.web import audit as audit_web
     from idp.web import errors, health, login, security
+    from idp.web import mfa as mfa_web
     from idp.web import oidc as oidc_web
     from idp.web import saml as saml_web
     from idp.web import sso as sso_web
@@ -197,6 +228,7 @@ def create_app(config: Config, components: Components | None = None, *,
     errors.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(login.bp)
+    mfa_web.init_app(app)
     # protocol blueprints register here, one line each
     saml_web.init_app(app, comps)
     oidc_web.init_app(app, comps)

@@ -22,6 +22,7 @@ from idp.directory.cli import users
 from idp.errors import ConfigError, IdpError
 from idp.iam.cli import policy
 from idp.keys import init_keys, list_keys, rotate_keys
+from idp.mfa.cli import mfa as mfa_cli
 from idp.testing.cli import mock_rp, mock_s3, mock_sp
 
 
@@ -241,7 +242,7 @@ def demo(host: str, port: int, keys_dir: str, metadata_dirs: tuple[str, ...],
     from werkzeug.serving import run_simple
 
     from idp.app import check_config, create_app
-    from idp.demo import DEMO_LOGINS, demo_config
+    from idp.demo import DEMO_LOGINS, DEMO_TOTP_SECRET, demo_config
 
     dirs = [Path("metadata"), *(Path(d) for d in metadata_dirs)]
     try:
@@ -272,6 +273,8 @@ def demo(host: str, port: int, keys_dir: str, metadata_dirs: tuple[str, ...],
     click.echo(f"  SSO start  {base}/start  (sso_start_url of an AWS sso-session)")
     for user, password, groups in DEMO_LOGINS:
         click.echo(f"  user       {user} / {password}  ({groups})")
+    click.echo(f"  TOTP       dave's authenticator secret {DEMO_TOTP_SECRET} "
+               "(role Operator requires MFA)")
     from idp.web.serving import RequestHandler
 
     run_simple(host, port, app, threaded=True, use_reloader=False,
@@ -390,6 +393,7 @@ def sts_revoke_sessions(config_path: str, before: datetime | None, role_arn: str
                f"{datetime.fromtimestamp(when, UTC).isoformat()} are revoked")
 
 
+users.add_command(mfa_cli)
 main.add_command(users)
 main.add_command(policy)
 main.add_command(mock_s3)

@@ -397,6 +397,122 @@ class StsConfig(Section):
     region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 
+class MfaTotpDeviceConfig(Section):
+    """A virtual MFA device of an IAM user (``GetSessionToken``/``AssumeRole`` with
+    ``SerialNumber`` and ``TokenCode``)."""
+
+    serial_number: str = Field(
+        ..., pattern=r"^arn:aws:iam::[0-9]{12}:mfa/[A-Za-z0-9_+=,.@-]{1,128}$")
+    access_key_id: str = Field(..., pattern=r"^AKIA[A-Z2-7]{16}$",
+                               description="the long-term access key it belongs to")
+    secret: str = Field(..., pattern=r"^[A-Z2-7]{16,128}$", description="TOTP secret, base32")
+
+
+class MfaRequireConfig(Section):
+    """Who must use a second factor: any one rule that matches requires it."""
+
+    groups: list[str] = []
+    roles: list[str] = Field([], description="IAM role names or ARNs")
+    service_providers: list[str] = Field([], description="SAML SP entity IDs")
+    clients: list[str] = Field([], description="OIDC client IDs")
+
+
+class MfaSmtpConfig(Section):
+    """Where email codes are sent from (``smtplib``)."""
+
+    host: str = Field(..., min_length=1)
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = Field(
+        "starttls", description="STARTTLS, implicit TLS (port 465), or none (a local relay)")
+    username: str | None = None
+    password: str | None = None
+    sender: str = Field(..., pattern=r"^[^\s@]+@[^\s@]+$")
+    timeout: float = Field(10.0, gt=0, le=60)
+
+
+class MfaSnsConfig(Section):
+    """AWS SNS ``Publish`` to a phone number (boto3)."""
+
+    region: str = "us-east-1"
+    endpoint_url: str | None = Field(None, pattern=r"^https?://")
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+
+
+class MfaWebhookConfig(Section):
+    """A JSON POST signed with HMAC-SHA256 (header ``X-Idp-Signature``)."""
+
+    url: str = Field(..., pattern=r"^https?://[^\s]+$")
+    secret: str = Field(..., min_length=32)
+    timeout: float = Field(10.0, gt=0, le=60)
+
+
+class MfaTextConfig(Section):
+    sender: Literal["sns", "webhook"]
+    sns: MfaSnsConfig | None = None
+    webhook: MfaWebhookConfig | None = None
+
+    @model_validator(mode="after")
+    def _configured(self) -> MfaTextConfig:
+        if getattr(self, self.sender) is None:
+            raise ValueError(f"sender `{self.sender}` needs its `{self.sender}` section")
+        return self
+
+
+class MfaConfig(Section):
+    """Second factors: see ``idp/mfa``.  Times in seconds."""
+
+    factors: list[Literal["totp", "recovery", "email", "sms", "webauthn"]] = [
+        "totp", "recovery", "webauthn"]
+    email: MfaSmtpConfig | None = None
+    text: MfaTextConfig | None = None
+    code_digits: int = Field(6, ge=6, le=8, description="digits of sent codes")
+    code_ttl: int = Field(300, ge=60, le=900, description="how long a sent code works")
+    resend_interval: int = Field(30, ge=0, le=600, description="between two sends")
+    sends_per_person: int = Field(5, ge=1, le=100, description="codes sent per send_window")
+    sends_per_ip: int = Field(20, ge=1, le=10000, description="codes sent per send_window")
+    send_window: int = Field(3600, ge=60, le=86400)
+    require: MfaRequireConfig = MfaRequireConfig()
+    sign_in: Literal["enrolled", "required"] = Field(
+        "enrolled", description="ask for a second factor at sign-in from everyone who has one "
+                                "(`enrolled`), or only from those `require.groups` names "
+                                "(`required`; others step up when a role, SP or client asks)")
+    grace: bool = Field(False, description="a person who must use MFA and has no factor "
+                                           "enrols one at sign-in instead of being refused")
+    enrolments_dir: Path | None = Field(
+        None, description="folder of enrolments (default: `mfa` beside the users file)")
+    encryption_keys: list[str] = Field(
+        [], description="keys (≥32 characters) that encrypt factor secrets at rest: the first "
+                        "encrypts, every one decrypts (rotation); default: from secret_key")
+    issuer_name: str = Field("idp", min_length=1, max_length=64,
+                             description="the name authenticator apps show")
+    factor_failures: int = Field(5, ge=1, le=100, description="wrong codes before a factor "
+                                                              "locks for `lockout_window`")
+    person_failures: int = Field(20, ge=1, le=1000, description="wrong codes over all code "
+                                                                "factors before they lock")
+    lockout_window: int = Field(900, ge=60, le=86400)
+    step_max_age: int = Field(300, ge=30, le=86400,
+                              description="how fresh a second factor must be to remove one")
+    trust_external_idps: bool = Field(
+        False, description="let another IdP's token say MFA to the STS")
+    devices: list[MfaTotpDeviceConfig] = []
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _long_keys(cls, v: list[str]) -> list[str]:
+        if any(len(k) < 32 for k in v):
+            raise ValueError("every encryption key needs at least 32 characters")
+        return v
+
+    @model_validator(mode="after")
+    def _senders(self) -> MfaConfig:
+        if "email" in self.factors and self.email is None:
+            raise ValueError("factor `email` needs the `email` (SMTP) section")
+        if "sms" in self.factors and self.text is None:
+            raise ValueError("factor `sms` needs the `text` section")
+        return self
+
+
 class Config(Section):
     issuer: str = Field(..., pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
     secret_key: str = Field(..., min_length=32, description="HMAC key for CSRF and cookies")
@@ -413,6 +529,7 @@ class Config(Section):
     saml: SamlConfig = SamlConfig()
     oidc: OidcConfig = OidcConfig()
     sts: StsConfig = StsConfig()
+    mfa: MfaConfig = MfaConfig()
 
     @property
     def tls(self) -> bool:
@@ -495,6 +612,8 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         "audit": config.audit.model_copy(update={
             "path": rel(config.audit.path), "dir": rel(config.audit.dir),
             "keys_dir": rel(config.audit.keys_dir)}),
+        "mfa": config.mfa if config.mfa.enrolments_dir is None else config.mfa.model_copy(
+            update={"enrolments_dir": rel(config.mfa.enrolments_dir)}),
         "metadata_dirs": [rel(p) for p in config.metadata_dirs],
     })
 

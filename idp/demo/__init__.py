@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import secrets
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -12,16 +13,22 @@ from typing import Any
 
 import yaml
 
+from idp.audit import RequestInfo
 from idp.config import Config, parse_config
 from idp.errors import ConfigError
+from idp.mfa.service import MfaService
 
 USERS_FILE = Path(__file__).parent / "users.yaml"
 DEMO_LOGINS = (("alice", "alice-password", "admins, engineering"),
                ("bob", "bob-password", "engineering"),
-               ("carol", "carol-password", "no group"))
+               ("carol", "carol-password", "no group"),
+               ("dave", "dave-password", "operators, TOTP"))
+DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+"""dave's authenticator secret (base32; for the demo only): the banner prints it."""
 
 
-OVERLAY_KEYS = ("metadata_dirs", "users", "oidc", "iam", "saml", "sts", "login", "session")
+OVERLAY_KEYS = ("metadata_dirs", "users", "oidc", "iam", "saml", "sts", "login", "session",
+                "mfa")
 """What ``idp demo --config FILE`` may add or set (see :func:`demo_config`)."""
 
 
@@ -33,8 +40,9 @@ def demo_config(port: int = 8000, *, host: str = "127.0.0.1", keys_dir: Path = P
     ``overlay`` (``idp demo --config FILE``) is a YAML file with any of
     :data:`OVERLAY_KEYS`: ``metadata_dirs`` and ``users`` (the users file's format, with
     ``password`` in clear allowed) add to the demo's; ``oidc`` adds clients (the demo clients
-    stay unless redefined); ``iam`` replaces the demo account; ``saml``, ``sts``, ``login``
-    and ``session`` set those sections.  Paths in it are relative to its folder."""
+    stay unless redefined); ``iam`` replaces the demo account; ``saml``, ``sts``, ``login``,
+    ``session`` and ``mfa`` set those sections.  Paths in it are relative to its folder.
+    Enrolments go to a folder of this process, removed at exit, unless ``mfa`` names one."""
     cwd = Path.cwd()
     data: dict[str, Any] = {
         "issuer": f"http://{host}:{port}",
@@ -44,6 +52,7 @@ def demo_config(port: int = 8000, *, host: str = "127.0.0.1", keys_dir: Path = P
         "keys": {"dir": str(cwd / keys_dir), "generate": True},
         "audit": {"sink": audit},
         "metadata_dirs": [str(cwd / p) for p in (metadata_dirs or [Path("metadata")])],
+        "mfa": {"enrolments_dir": _temp_folder()},
     }
     if overlay is None:
         return parse_config(data)
@@ -53,9 +62,24 @@ def demo_config(port: int = 8000, *, host: str = "127.0.0.1", keys_dir: Path = P
             data["metadata_dirs"] += list(value) if isinstance(value, list) else [value]
         elif name == "users":
             data["directory"]["file"]["path"] = str(_merged_users(value, overlay))
+        elif name == "mfa" and isinstance(value, dict):
+            data["mfa"] = {**data["mfa"], **value}
         else:
             data[name] = value
     return parse_config(data, base_dir=overlay.resolve().parent)
+
+
+def _temp_folder() -> str:
+    folder = tempfile.mkdtemp(prefix="idp-demo-mfa-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def enrol_demo_factors(service: MfaService) -> None:
+    """dave's authenticator, from :data:`DEMO_TOTP_SECRET`, unless he has one."""
+    if not service.enrolment("dave").of_kind("totp"):
+        service.enrol_totp_secret("dave", DEMO_TOTP_SECRET, "demo authenticator",
+                                  RequestInfo("127.0.0.1", "idp demo"))
 
 
 def _read_overlay(path: Path) -> dict[str, Any]:

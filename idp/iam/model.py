@@ -99,7 +99,7 @@ class Account:
 
 def trust_policy_for(role_arn: str, saml: Sequence[SamlProvider], oidc: Sequence[OidcProvider],
                      saml_aud: Sequence[str], *, mapped: bool,
-                     workloads: Sequence[str] = ()) -> dict[str, Any]:
+                     workloads: Sequence[str] = (), mfa: bool = False) -> dict[str, Any]:
     """The default trust policy of one role: who the account's providers may vouch for.
 
     * SAML: each SAML provider with ``SAML:aud`` = the consumer URLs.  The STS also requires
@@ -118,6 +118,8 @@ def trust_policy_for(role_arn: str, saml: Sequence[SamlProvider], oidc: Sequence
       ``<provider>:roles`` = this role's ARN (the token lists the roles mapped to its client).
     * A role the mapping gives to no one gets no web identity statement: nobody takes it
       with a token.  A role no provider may vouch for denies ``sts:AssumeRole`` to everyone.
+    * ``mfa``: every statement also requires ``Bool`` ``aws:MultiFactorAuthPresent`` =
+      ``true`` (the demo's Operator).
     """
     statements: list[dict[str, Any]] = []
     for p in saml:
@@ -145,6 +147,9 @@ def trust_policy_for(role_arn: str, saml: Sequence[SamlProvider], oidc: Sequence
                 "ForAnyValue:StringEquals": {f"{o.condition_prefix}:roles": role_arn},
             },
         })
+    if mfa:
+        for st in statements:
+            st["Condition"]["Bool"] = {"aws:MultiFactorAuthPresent": "true"}
     if not statements:  # nobody may assume the role
         statements.append({"Effect": "Deny", "Principal": {"AWS": "*"},
                            "Action": "sts:AssumeRole"})
@@ -263,6 +268,8 @@ def demo_model(issuer: str) -> IamModel:
                     principal_tags=tags, transitive_tag_keys=("username",)),
         MappingRule(f"arn:aws:iam::{acct}:role/ReadOnly", everyone=True,
                     principal_tags=tags, transitive_tag_keys=("username",)),
+        MappingRule(f"arn:aws:iam::{acct}:role/Operator", groups=frozenset({"operators"}),
+                    principal_tags=tags, transitive_tag_keys=("username",)),
     ]
     mapped = {r.role_arn for r in mapping}
     docs: dict[str, tuple[int, dict[str, Any]]] = {
@@ -276,12 +283,22 @@ def demo_model(issuer: str) -> IamModel:
         "ReadOnly": (43200, {"Version": "2012-10-17", "Statement": [
             {"Sid": "ReadOnly", "Effect": "Allow",
              "Action": ["*:Get*", "*:List*", "*:Describe*", "s3:Head*"], "Resource": "*"}]}),
+        "Operator": (3600, {"Version": "2012-10-17", "Statement": [
+            {"Sid": "Operate", "Effect": "Allow",
+             "Action": ["ec2:*Instances", "ec2:Describe*", "ssm:*"], "Resource": "*"},
+            {"Sid": "TerminateNeedsRecentMfa", "Effect": "Deny",
+             "Action": "ec2:TerminateInstances", "Resource": "*",
+             "Condition": {"NumericGreaterThanIfExists": {"aws:MultiFactorAuthAge": "3600"}}},
+            {"Sid": "TerminateNeedsMfa", "Effect": "Deny",
+             "Action": "ec2:TerminateInstances", "Resource": "*",
+             "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}}]}),
     }
     roles = []
     for name, (duration, doc) in docs.items():
         arn = f"arn:aws:iam::{acct}:role/{name}"
         trust = parse_policy(trust_policy_for(arn, [saml], [oidc], saml_recipients(issuer),
-                                              mapped=arn in mapped), "trust", f"{name}/trust")
+                                              mapped=arn in mapped, mfa=name == "Operator"),
+                             "trust", f"{name}/trust")
         roles.append(Role(arn, name, "/", acct, entity_id("AROA", arn), trust,
                           (parse_policy(doc, "identity", f"{name}Access"),),
                           max_session_duration=duration, description=f"demo {name} role"))

@@ -7,11 +7,12 @@ into a page.  Every outcome is audited (``Login`` with or without ``errorCode``,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from idp import metrics
 from idp.audit import Auditor, RequestInfo
-from idp.directory import MAX_PASSWORD, Directory, valid_username
+from idp.directory import MAX_PASSWORD, Directory, Identity, valid_username
 from idp.errors import AuthenticationFailed, TooManyAttempts, UnavailableError
 from idp.login.sessions import IdpSession, SessionManager
 from idp.login.throttle import Throttle
@@ -33,17 +34,25 @@ class LoginAttempt:
 class LoginOutcome:
     session: IdpSession
     device_token: str
+    second_step: str | None = None
+
+
+SecondStep = Callable[[Identity, RequestInfo], str | None]
+"""What comes after the password (see :mod:`idp.mfa.gate`): ``None`` (nothing), ``"mfa"`` (a
+second factor, on its own page) or ``"enrol"`` (signed in, sent to enrol one); it raises
+:class:`AuthenticationFailed` when a second factor is required and the person has none."""
 
 
 class LoginService:
     """Authenticate people against the directory, with throttling and audit."""
 
     def __init__(self, directory: Directory, sessions: SessionManager, throttle: Throttle,
-                 auditor: Auditor) -> None:
+                 auditor: Auditor, second_step: SecondStep | None = None) -> None:
         self.directory = directory
         self.sessions = sessions
         self.throttle = throttle
         self.auditor = auditor
+        self.second_step = second_step
 
     def login(self, attempt: LoginAttempt) -> LoginOutcome:
         """Sign a person in, or raise AuthenticationFailed / TooManyAttempts / Unavailable."""
@@ -75,15 +84,18 @@ class LoginService:
         except UnavailableError as exc:
             self._audit_failure(shown_user, attempt, exc.code, exc.debug)
             raise
-        sess = self.sessions.create(identity, previous_id=attempt.previous_session_id)
+        step = self.second_step(identity, attempt.request) if self.second_step else None
+        sess = self.sessions.create(identity, previous_id=attempt.previous_session_id,
+                                    pending="mfa" if step == "mfa" else None)
         token = (attempt.device_token if device is not None and attempt.device_token
                  else self.throttle.issue_device(identity.username))
         metrics.signin("ok")
+        extra = {"secondStep": step} if step else {}
         self.auditor.emit("Login", attempt.request, user=identity.username,
                           event_type="AwsConsoleSignIn",
                           additional={"groups": list(identity.groups), "amr": sess.amr,
-                                      "trustedDevice": device is not None})
-        return LoginOutcome(sess, token)
+                                      "trustedDevice": device is not None, **extra})
+        return LoginOutcome(sess, token, step)
 
     def logout(self, sess: IdpSession, request: RequestInfo) -> None:
         self.sessions.destroy(sess.id)

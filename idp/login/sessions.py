@@ -38,6 +38,13 @@ class IdpSession:
     amr: list[str] = field(default_factory=lambda: ["pwd"])
     participants: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    mfa_time: int | None = None
+    pending: str | None = None
+
+    @property
+    def mfa(self) -> bool:
+        """A second factor was used in this session (RFC 8176 ``mfa``)."""
+        return self.mfa_time is not None and self.pending is None
 
     def identity(self) -> Identity:
         return Identity(self.username, self.subject, tuple(self.groups), dict(self.attributes))
@@ -65,8 +72,9 @@ class SessionManager:
         self.clock = clock
 
     def create(self, identity: Identity, *, amr: list[str] | None = None,
-               previous_id: str | None = None) -> IdpSession:
-        """A new session (new ID); the previous one, if any, is ended."""
+               previous_id: str | None = None, pending: str | None = None) -> IdpSession:
+        """A new session (new ID); the previous one, if any, is ended.  A ``pending`` session
+        (``"mfa"``: the second step is still due) signs no one in until :meth:`elevate`."""
         if previous_id:
             self.destroy(previous_id)
         now = int(self.clock())
@@ -74,10 +82,22 @@ class SessionManager:
             id=new_id(32), username=identity.username, subject=identity.subject,
             groups=list(identity.groups), attributes=dict(identity.attributes),
             auth_time=now, expires_at=now + self.config.absolute_timeout, last_seen=now,
-            amr=amr or ["pwd"],
+            amr=amr or ["pwd"], pending=pending,
         )
         self._write(sess, now)
         return sess
+
+    def elevate(self, sess: IdpSession, method: str, when: int) -> IdpSession:
+        """The session after a second factor (``method``: its RFC 8176 value): a new ID
+        (OWASP: renew the session ID after any privilege level change), ``amr`` with the
+        method and ``mfa``, ``mfa_time`` set, no longer pending."""
+        self.destroy(sess.id)
+        amr = list(dict.fromkeys([*sess.amr, method, "mfa"]))
+        data = {**sess.to_json(), "amr": amr, "mfa_time": when, "pending": None,
+                "last_seen": int(self.clock())}
+        new = IdpSession(id=new_id(32), **data)
+        self._write(new, int(self.clock()))
+        return new
 
     def get(self, session_id: str | None) -> IdpSession | None:
         """The live session with that ID, renewing its idle timeout; ``None`` otherwise."""

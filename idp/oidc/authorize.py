@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from idp.oidc.claims import Grantee
+from idp.oidc.claims import ACR, ACR_MFA, Grantee
 from idp.oidc.clients import Client
 from idp.oidc.core import Core, OAuthRequest, parse_uint
 from idp.oidc.errors import OAuthError, invalid_request
@@ -59,7 +59,14 @@ class NeedConsent:
     scopes: list[str]
 
 
-Result = Redirect | ShowError | NeedLogin | NeedConsent
+@dataclass(frozen=True)
+class NeedMfa:
+    """A second factor first (step-up), then back to ``/oauth2/authorize?resume=…``."""
+
+    resume: str
+
+
+Result = Redirect | ShowError | NeedLogin | NeedConsent | NeedMfa
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,7 @@ class AuthzRequest:
     challenge: str | None
     prompt: frozenset[str]
     max_age: int | None
+    acr_values: tuple[str, ...] = ()
 
 
 def _respond(core: Core, a: AuthzRequest | tuple[str, bool, str | None],
@@ -135,11 +143,24 @@ def validate(core: Core, p: dict[str, str], repeated: frozenset[str] = frozenset
         nonce = p.get("nonce") or None
         if nonce is not None and len(nonce) > 512:
             raise invalid_request("nonce is too long")
+        acr_values = tuple((p.get("acr_values") or "").split())
+        if len(acr_values) > 16 or any(len(v) > 256 for v in acr_values):
+            raise invalid_request("acr_values is too long")
     except OAuthError as exc:
         exc.redirect_to = ctx  # type: ignore[attr-defined]
         raise
     return AuthzRequest(client, uri, form_post, p.get("state"), scopes, nonce,
-                        challenge, prompt, max_age)
+                        challenge, prompt, max_age, acr_values)
+
+
+def wants_mfa(core: Core, a: AuthzRequest) -> bool:
+    """A second factor is needed: the client requires it (``mfa.require.clients``) or the
+    request asks for the MFA ``acr`` (OIDC Core §3.1.2.1 ``acr_values``, in order of
+    preference: honoured when the MFA value is the first we support)."""
+    if a.client.client_id in core.mfa_clients:
+        return True
+    supported = [v for v in a.acr_values if v in (ACR, ACR_MFA)]
+    return bool(supported) and supported[0] == ACR_MFA
 
 
 def authorize(core: Core, req: OAuthRequest, grantee: Grantee | None) -> Result:
@@ -169,6 +190,11 @@ def authorize(core: Core, req: OAuthRequest, grantee: Grantee | None) -> Result:
             auth_after = now
         ident = _park(core, params, auth_after, None, resume)
         return NeedLogin(ident, reauth=auth_after is not None)
+    if wants_mfa(core, a) and "mfa" not in grantee.amr:
+        if "none" in a.prompt:
+            return _refuse(core, req, OAuthError("interaction_required",
+                                                 "a second factor is needed"), params, a)
+        return NeedMfa(_park(core, params, auth_after, None, resume))
     if a.client.config.require_consent and (
             "consent" in a.prompt or not set(a.scopes) <= core.state.consented(
                 a.client.client_id, grantee.subject)):

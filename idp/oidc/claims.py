@@ -27,6 +27,13 @@ from authlib.oidc.core.util import create_half_hash
 from idp.oidc.clients import Client
 
 ACR = "urn:idp:acr:password"
+ACR_MFA = "https://refeds.org/profile/mfa"
+"""``acr`` of a session with a second factor: the REFEDS MFA profile, as SAML says it."""
+
+
+def acr_of(amr: list[str]) -> str:
+    """The ``acr`` a session's ``amr`` (RFC 8176) earns: MFA only when ``mfa`` is in it."""
+    return ACR_MFA if "mfa" in amr else ACR
 AWS_TAGS = "https://aws.amazon.com/tags"
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "profile": ("name", "preferred_username"),

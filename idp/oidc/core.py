@@ -65,6 +65,7 @@ class Core:
     auditor: Auditor
     clock: Callable[[], float] = time.time
     new_id: Callable[[], str] = new_id
+    mfa_clients: frozenset[str] = frozenset()  # mfa.require.clients
 
     @classmethod
     def build(cls, issuer: str, config: OidcConfig, *, keys: KeyRing, store: Store,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from idp.oidc.claims import ACR, SCOPE_CLAIMS, SCOPES, Grantee
+from idp.oidc.claims import ACR, ACR_MFA, SCOPE_CLAIMS, SCOPES, Grantee
 from idp.oidc.client_auth import ASSERTION_ALGS, authenticate
 from idp.oidc.clients import DEVICE_GRANT
 from idp.oidc.core import Core, JsonResult, OAuthRequest
@@ -51,7 +51,7 @@ def discovery(core: Core) -> dict[str, Any]:
         "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": claims,
-        "acr_values_supported": [ACR],
+        "acr_values_supported": [ACR, ACR_MFA],
         "prompt_values_supported": ["none", "login", "consent"],
         "claims_parameter_supported": False,
         "request_parameter_supported": False,

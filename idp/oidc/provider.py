@@ -87,4 +87,5 @@ def build_provider(config: Config, *, keys: KeyRing, store: Store, auditor: Audi
     core = Core.build(config.issuer, config.oidc, keys=keys, store=store, auditor=auditor,
                       roles=roles, secret=config.secret_key.encode(), extra_clients=extra,
                       clock=clock, id_gen=id_gen, people=people)
+    core.mfa_clients = frozenset(config.mfa.require.clients)
     return OidcProvider(core)

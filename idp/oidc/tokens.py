@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from idp.oidc.claims import ACR, Grantee, half_hash
+from idp.oidc.claims import Grantee, acr_of, half_hash
 from idp.oidc.clients import Client
 from idp.oidc.core import Core
 from idp.oidc.errors import OAuthError
@@ -43,7 +43,7 @@ def access_token(core: Core, g: Grant) -> tuple[str, dict[str, Any]]:
     else:
         claims.update(core.claims.user_claims(g.client, g.grantee, g.scopes))
         claims.update(sub=core.claims.subject(g.client, g.grantee),
-                      auth_time=g.grantee.auth_time, acr=ACR, amr=g.grantee.amr)
+                      auth_time=g.grantee.auth_time, acr=acr_of(g.grantee.amr), amr=g.grantee.amr)
         if g.grantee.sid:
             claims["sid"] = g.grantee.sid
     if g.family:
@@ -59,7 +59,8 @@ def id_token(core: Core, g: Grant, at: str) -> str:
         "iss": core.issuer, "sub": core.claims.subject(g.client, g.grantee),
         "aud": g.client.client_id, "azp": g.client.client_id, "iat": now,
         "exp": now + core.config.id_token_ttl, "auth_time": g.grantee.auth_time,
-        "acr": ACR, "amr": g.grantee.amr, "at_hash": half_hash(at, core.config.id_token_alg),
+        "acr": acr_of(g.grantee.amr), "amr": g.grantee.amr,
+        "at_hash": half_hash(at, core.config.id_token_alg),
     }
     if g.nonce:
         claims["nonce"] = g.nonce

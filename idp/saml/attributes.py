@@ -22,8 +22,10 @@ AWS = "https://aws.amazon.com/SAML/Attributes/"
 AC = "urn:oasis:names:tc:SAML:2.0:ac:classes:"
 PASSWORD = AC + "Password"
 PPT = AC + "PasswordProtectedTransport"
+REFEDS_MFA = "https://refeds.org/profile/mfa"
+"""The REFEDS Multi-Factor Authentication Profile (2017): a second factor was used."""
 # Weakest to strongest: the order RequestedAuthnContext comparisons use (SAML Core §3.3.2.2.1).
-AC_ORDER = (AC + "unspecified", PASSWORD, PPT)
+AC_ORDER = (AC + "unspecified", PASSWORD, PPT, REFEDS_MFA)
 DEFAULT_MAP = {  # eduPerson / inetOrgPerson OIDs (SAML V2.0 X.500/LDAP Attribute Profile)
     "urn:oid:0.9.2342.19200300.100.1.1": "username",
     "urn:oid:0.9.2342.19200300.100.1.3": "email",
@@ -77,24 +79,29 @@ def pick_format(requested: str | None, sp_formats: Sequence[str], configured: st
     return PERSISTENT
 
 
-def authn_context(tls: bool) -> str:
-    """The context of a password login: over TLS, PasswordProtectedTransport."""
-    return PPT if tls else PASSWORD
+def authn_context(tls: bool, mfa: bool = False) -> str:
+    """The context of a login: with a second factor REFEDS MFA; a password over TLS,
+    PasswordProtectedTransport."""
+    return REFEDS_MFA if mfa else PPT if tls else PASSWORD
 
 
-def check_authn_context(actual: str, requested: Sequence[str], comparison: str) -> None:
-    """``RequestedAuthnContext`` (SAML Core §3.3.2.2.1): NoAuthnContext unless satisfied."""
+def satisfies(actual: str, requested: Sequence[str], comparison: str) -> bool:
+    """Whether ``actual`` meets a ``RequestedAuthnContext`` (SAML Core §3.3.2.2.1)."""
     if not requested:
-        return
+        return True
     rank = AC_ORDER.index(actual)
     wanted = [AC_ORDER.index(r) for r in requested if r in AC_ORDER]
-    ok = {
+    return {
         "exact": actual in requested,
         "minimum": bool(wanted) and rank >= min(wanted),
         "better": bool(wanted) and rank > min(wanted),
         "maximum": bool(wanted) and rank <= max(wanted),
     }[comparison]
-    if not ok:
+
+
+def check_authn_context(actual: str, requested: Sequence[str], comparison: str) -> None:
+    """``RequestedAuthnContext`` (SAML Core §3.3.2.2.1): NoAuthnContext unless satisfied."""
+    if not satisfies(actual, requested, comparison):
         raise SamlStatusError(NO_AUTHN_CONTEXT, "the requested authentication context cannot "
                               "be satisfied", top=RESPONDER)
 

@@ -24,6 +24,7 @@ from idp.saml import build
 from idp.saml.crypto import LxmlCrypto, XmlCrypto, XmlsecCrypto
 from idp.saml.errors import (
     INVALID_NAMEID_POLICY,
+    NO_AUTHN_CONTEXT,
     NO_PASSIVE,
     RESPONDER,
     SamlError,
@@ -44,7 +45,7 @@ from idp.saml.metadata import (
     LoadedMetadata,
     ServiceProvider,
 )
-from idp.saml.outcomes import NeedLogin, Outcome, PostForm
+from idp.saml.outcomes import NeedLogin, NeedMfa, Outcome, PostForm
 from idp.saml.xml import DS, decode_message, encode_post
 from idp.store import Store, get_json, key, new_id, set_json
 
@@ -80,6 +81,7 @@ class SamlDeps:
     clock: Callable[[], float] = time.time
     id_gen: Callable[[], str] = saml_id
     extra: dict[str, Any] = field(default_factory=dict)
+    mfa_sps: frozenset[str] = frozenset()  # mfa.require.service_providers
 
 
 class SamlIdp:
@@ -274,8 +276,16 @@ class SamlIdp:
                 set_json(self.d.store, key("saml_req", pid), pending, self.config.pending_ttl)
                 return NeedLogin(f"/saml/sso?resume={pid}", reauth=sess is not None)
             assert sess is not None
-            attrs.check_authn_context(attrs.authn_context(self.tls), pending["contexts"],
-                                      pending["comparison"])
+            if not sess.mfa and self._wants_mfa(sp.entity_id, pending):
+                # step-up (REFEDS MFA profile §"Requesting MFA"); never with IsPassive
+                if pending["passive"]:
+                    raise SamlStatusError(NO_AUTHN_CONTEXT, "a second factor is needed",
+                                          top=RESPONDER)
+                pid = pending_id or new_id()
+                set_json(self.d.store, key("saml_req", pid), pending, self.config.pending_ttl)
+                return NeedMfa(f"/saml/sso?resume={pid}")
+            attrs.check_authn_context(attrs.authn_context(self.tls, sess.mfa),
+                                      pending["contexts"], pending["comparison"])
             if pending_id and self.d.store.take(key("saml_req", pending_id)) is None:
                 raise SamlError("the sign-in request was already answered",
                                 code="request_replayed")  # one answer per request, atomically
@@ -284,6 +294,15 @@ class SamlIdp:
             self._drop(pending_id)
             self.refuse(info, exc, sp.entity_id)
             return self.error_response(sp, pending, exc)
+
+    def _wants_mfa(self, sp: str, pending: dict[str, Any]) -> bool:
+        """The SP requires MFA, or its RequestedAuthnContext is met with a second factor and
+        not without."""
+        if sp in self.d.mfa_sps:
+            return True
+        contexts, comparison = pending["contexts"], pending["comparison"]
+        return (not attrs.satisfies(attrs.authn_context(self.tls), contexts, comparison)
+                and attrs.satisfies(attrs.authn_context(self.tls, True), contexts, comparison))
 
     def _drop(self, pending_id: str | None) -> None:
         if pending_id:

@@ -50,9 +50,9 @@ def assertion_data(idp: SamlIdp, sp: ServiceProvider, pending: dict[str, Any], f
         id=idp.d.id_gen(), issuer=idp.entity_id, now=now, name_id=nid, audience=sp.entity_id,
         recipient=pending["acs"], in_response_to=pending["request_id"],
         lifetime=idp.config.assertion_lifetime, skew=idp.config.clock_skew,
-        authn_instant=sess.auth_time, session_index=session_index(sess),
-        session_not_on_or_after=sess.expires_at,
-        authn_context=attrs.authn_context(idp.tls), attributes=attributes)
+        authn_instant=sess.mfa_time if sess.mfa and sess.mfa_time else sess.auth_time,
+        session_index=session_index(sess), session_not_on_or_after=sess.expires_at,
+        authn_context=attrs.authn_context(idp.tls, sess.mfa), attributes=attributes)
     return data, nid, grants
 
 

@@ -29,6 +29,13 @@ class NeedLogin:
 
 
 @dataclass(frozen=True)
+class NeedMfa:
+    """A second factor first (step-up), then back to ``next_path`` to finish the request."""
+
+    next_path: str
+
+
+@dataclass(frozen=True)
 class Done:
     """A page for the person (e.g. signed out everywhere)."""
 
@@ -37,4 +44,4 @@ class Done:
     details: list[str] = field(default_factory=list)
 
 
-Outcome = PostForm | Redirect | NeedLogin | Done
+Outcome = PostForm | Redirect | NeedLogin | NeedMfa | Done

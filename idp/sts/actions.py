@@ -46,15 +46,17 @@ def get_session_token(svc: StsService, req: QueryRequest, caller: Caller | None,
     """``GetSessionToken``: long-term keys only; 900–129,600 s, default 43,200 s."""
     assert caller is not None
     duration = Int("DurationSeconds", 900, 129600).get(req.params) or 43200
-    Str("SerialNumber", 9, 256, r"[\w+=/:,.@-]*").get(req.params)
-    Str("TokenCode", 6, 6, r"[\d]*").get(req.params)
     lt = caller.long_term
     if lt is None:
+        assume.SERIAL.get(req.params)
+        assume.TOKEN_CODE.get(req.params)
         raise access_denied("Cannot call GetSessionToken with session credentials")
+    mfa_time = assume.device_mfa(svc, req.params, caller)
     now = int(svc.clock())
     session = Session(access_key_id=new_access_key_id(), secret=new_secret(),
                       arn=lt.principal_arn, user_id=lt.user_id, account=lt.account,
-                      issued=now, expires=now + duration, kind="session-token")
+                      issued=now, expires=now + duration, kind="session-token",
+                      mfa=mfa_time is not None, mfa_time=mfa_time)
     stored, token = svc.credentials.issue(session)
     svc.audit_issue("GetSessionToken", info, stored, lt.principal_arn)
     return [("Credentials", assume.credentials_xml(stored, token))]

@@ -53,6 +53,7 @@ class Grant:
     federation: Mapping[str, Any]
     chained: bool = False
     mfa: bool = False
+    mfa_time: int | None = None
 
 
 def role_of(svc: StsService, arn: str) -> Role:
@@ -114,7 +115,8 @@ def issue(svc: StsService, g: Grant, info: RequestInfo, action: str, who: str | 
         session_name=g.session_name, session_policies=g.inputs.documents,
         policy_arns=g.inputs.policy_arns, tags=dict(g.inputs.tags),
         transitive_tag_keys=g.inputs.transitive_tag_keys, source_identity=g.source_identity,
-        mfa=g.mfa, chained=g.chained, federation=dict(g.federation))
+        mfa=g.mfa, chained=g.chained, federation=dict(g.federation),
+        mfa_time=g.mfa_time if g.mfa else None)
     stored, token = svc.credentials.issue(session)
     svc.audit_issue(action, info, stored, who, extra)
     return stored, token
@@ -168,9 +170,11 @@ def assume_role_with_saml(svc: StsService, req: QueryRequest, caller: Caller | N
         if short in ("edupersonaffiliation", "edupersonprincipalname", "uid", "cn", "mail",
                      "givenname", "sn", "commonname", "edupersonorgdn", "o", "ou"):
             saml_ctx[f"saml:{short}"] = values if len(values) > 1 else values[0]
+    mfa_at = _saml_mfa(svc, principal_arn, claims.mfa_at)
     ctx = build_context(SessionDescription(
         principal_arn=principal_arn, now=svc.now(), request_tags=inputs.tags,
-        source_identity=claims.source_identity, source_ip=req.source_ip or None, saml=saml_ctx))
+        source_identity=claims.source_identity, source_ip=req.source_ip or None, saml=saml_ctx,
+        mfa_present=mfa_at is not None, mfa_authenticated_at=_dt(mfa_at)))
     check_trust(svc, role, principal_arn, "sts:AssumeRoleWithSAML", ctx,
                 svc.model.trust_set(role.arn), bool(inputs.tags),
                 claims.source_identity is not None)
@@ -184,7 +188,8 @@ def assume_role_with_saml(svc: StsService, req: QueryRequest, caller: Caller | N
     dur = duration_for(role, requested, cap, default=svc.settings.default_duration)
     svc.saml.mark_used(claims)
     g = Grant(role, name or "", dur, inputs, claims.source_identity,
-              {k: v for k, v in saml_ctx.items()})
+              {k: v for k, v in saml_ctx.items()}, mfa=mfa_at is not None,
+              mfa_time=None if mfa_at is None else int(mfa_at))
     s, token = issue(svc, g, info, "AssumeRoleWithSAML", claims.subject,
                      {"samlIssuer": claims.issuer, "assertionId": claims.assertion_id})
     return [*_common_xml(s, token, g), ("Subject", claims.subject),
@@ -210,14 +215,17 @@ def assume_role_with_web_identity(svc: StsService, req: QueryRequest, caller: Ca
     inputs = session_inputs(params, svc.model, extra_tags=claims.principal_tags,
                             extra_transitive=claims.transitive_tag_keys)
     oidc: dict[str, Any] = dict(claims.condition_claims())
+    mfa_at = _token_mfa(svc, claims.provider.url, claims.claims)
     ctx = build_context(SessionDescription(
         principal_arn=claims.provider.arn, now=svc.now(), request_tags=inputs.tags,
-        source_ip=req.source_ip or None, oidc_issuer=claims.provider.url, oidc_claims=oidc))
+        source_ip=req.source_ip or None, oidc_issuer=claims.provider.url, oidc_claims=oidc,
+        mfa_present=mfa_at is not None, mfa_authenticated_at=_dt(mfa_at)))
     check_trust(svc, role, claims.provider.arn, "sts:AssumeRoleWithWebIdentity", ctx,
                 svc.model.trust_set(role.arn), bool(inputs.tags), False)
     dur = duration_for(role, requested, default=svc.settings.default_duration)
     g = Grant(role, name, dur, inputs, None,
-              {"provider": claims.provider.condition_prefix, **oidc})
+              {"provider": claims.provider.condition_prefix, **oidc}, mfa=mfa_at is not None,
+              mfa_time=None if mfa_at is None else int(mfa_at))
     s, tok = issue(svc, g, info, "AssumeRoleWithWebIdentity", claims.subject,
                    {"oidcIssuer": claims.issuer})
     return [*_common_xml(s, tok, g), ("SubjectFromWebIdentityToken", claims.subject),
@@ -235,8 +243,7 @@ def assume_role(svc: StsService, req: QueryRequest, caller: Caller | None,
     requested = DURATION.get(params)
     source_identity = SOURCE_IDENTITY.get(params)
     external_id = EXTERNAL_ID.get(params)
-    Str("SerialNumber", 9, 256, r"[\w+=/:,.@-]*").get(params)
-    Str("TokenCode", 6, 6, r"[\d]*").get(params)
+    mfa_time = device_mfa(svc, params, caller)
     s = caller.session
     if s is not None and s.revoked:
         raise access_denied(f"User: {caller.arn} is not authorized to perform: sts:AssumeRole "
@@ -256,6 +263,9 @@ def assume_role(svc: StsService, req: QueryRequest, caller: Caller | None,
     if inputs.transitive_tag_keys:
         extra["sts:transitivetagkeys"] = list(inputs.transitive_tag_keys)
     ctx = svc.caller_context(caller, req.source_ip, req.secure, extra, inputs.tags)
+    if mfa_time is not None:  # the code given now wins over the caller session's own
+        ctx["aws:multifactorauthpresent"] = True
+        ctx["aws:multifactorauthage"] = max(0, int(svc.clock()) - mfa_time)
     own = svc.policy_set(s) if s else PolicySet()
     trust = svc.model.trust_set(role.arn)
     policies = PolicySet(identity=own.identity, resource=trust.resource,
@@ -265,7 +275,62 @@ def assume_role(svc: StsService, req: QueryRequest, caller: Caller | None,
     check_trust(svc, role, caller.arn, "sts:AssumeRole", ctx, policies, bool(inputs.tags),
                 source_identity is not None)
     dur = duration_for(role, requested, chained=chained, default=svc.settings.default_duration)
-    g = Grant(role, name, dur, inputs, source_identity, {}, chained, bool(s and s.mfa))
+    if mfa_time is None and s is not None and s.mfa:
+        mfa_time = s.mfa_time
+    g = Grant(role, name, dur, inputs, source_identity, {}, chained,
+              mfa_time is not None or bool(s and s.mfa), mfa_time)
     new, token = issue(svc, g, info, "AssumeRole", caller.arn,
                        {"callerArn": caller.arn, "chained": chained})
     return _common_xml(new, token, g)
+
+
+# -- MFA -----------------------------------------------------------------------------------
+
+def _dt(when: float | None) -> datetime | None:
+    return None if when is None else datetime.fromtimestamp(when, UTC)
+
+
+def _saml_mfa(svc: StsService, principal_arn: str, mfa_at: float | None) -> float | None:
+    """When the assertion's second factor was used, if the provider may say so: this IdP (a
+    provider without metadata) always, another only with ``mfa.trust_external_idps``."""
+    provider = svc.model.saml_providers.get(principal_arn)
+    own = provider is not None and provider.metadata_file is None \
+        and provider.metadata_xml is None
+    return mfa_at if mfa_at is not None and (own or svc.trust_external_mfa) else None
+
+
+def _token_mfa(svc: StsService, provider_url: str, claims: Mapping[str, Any]
+               ) -> float | None:
+    """A token whose ``amr`` (RFC 8176) lists ``mfa``, from this IdP or (with
+    ``mfa.trust_external_idps``) another: the age counts from ``auth_time``, the sign-in,
+    which is never after the second factor, so the age is never younger than the truth."""
+    own = provider_url.rstrip("/") == svc.settings.issuer.rstrip("/")
+    amr = claims.get("amr")
+    auth_time = claims.get("auth_time")
+    if not (own or svc.trust_external_mfa) or not isinstance(amr, list) or "mfa" not in amr:
+        return None
+    if isinstance(auth_time, bool) or not isinstance(auth_time, int):
+        return None
+    return float(auth_time)
+
+
+SERIAL = Str("SerialNumber", 9, 256, r"[\w+=/:,.@-]*")
+TOKEN_CODE = Str("TokenCode", 6, 6, r"[\d]*")
+
+
+def device_mfa(svc: StsService, params: Mapping[str, str], caller: Caller) -> int | None:
+    """``SerialNumber`` + ``TokenCode`` (``GetSessionToken``, ``AssumeRole``): the time the
+    code was checked against the virtual MFA device of the caller's long-term key, ``None``
+    when neither is given; one without the other, or a wrong, replayed or unknown one, is
+    ``AccessDenied`` as AWS answers it."""
+    serial, code = SERIAL.get(params), TOKEN_CODE.get(params)
+    if serial is None and code is None:
+        return None
+    if serial is None or code is None:
+        raise access_denied("MultiFactorAuthentication failed, must provide both MFA serial "
+                            "number and one time pass code.")
+    key_id = caller.long_term.access_key_id if caller.long_term else None
+    if svc.mfa_devices is None or key_id is None:
+        raise access_denied("MultiFactorAuthentication failed with invalid MFA one time pass "
+                            "code. ", "no device for session credentials")
+    return svc.mfa_devices(serial, key_id, code)

@@ -76,6 +76,7 @@ class Session:
     mfa: bool = False
     chained: bool = False
     federation: Mapping[str, Any] = field(default_factory=dict)  # saml:* / oidc claims
+    mfa_time: int | None = None  # when the second factor was used (aws:MultiFactorAuthAge)
     token_sha256: str = ""
     revoked: bool = False
 

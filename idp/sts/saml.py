@@ -69,6 +69,7 @@ class SamlClaims:
     attributes: dict[str, list[str]] = field(default_factory=dict)
     session_not_on_or_after: float | None = None  # AuthnStatement SessionNotOnOrAfter
     issued_at: float | None = None  # Assertion IssueInstant (SAML Core §2.3.3)
+    mfa_at: float | None = None  # AuthnInstant of a REFEDS MFA AuthnStatement
 
     @property
     def subject_type(self) -> str:
@@ -264,7 +265,7 @@ class SamlVerifier:
             transitive_tag_keys=tuple(attrs.get(AWS_ATTR + "TransitiveTagKeys", [])),
             source_identity=_first(attrs.get(AWS_ATTR + "SourceIdentity")),
             attributes=attrs, session_not_on_or_after=_session_end(a),
-            issued_at=_time(a.get("IssueInstant"), "IssueInstant"))
+            issued_at=_time(a.get("IssueInstant"), "IssueInstant"), mfa_at=_mfa_at(a))
 
     def _confirm(self, a: etree._Element, now: float) -> str:
         """SAML Profiles §4.1.4.2: a bearer confirmation for our consumer, still valid."""
@@ -313,6 +314,19 @@ def _session_end(a: etree._Element) -> float | None:
     ends = [_time(st.get("SessionNotOnOrAfter"), "SessionNotOnOrAfter")
             for st in a.iterfind("saml:AuthnStatement", NS) if st.get("SessionNotOnOrAfter")]
     return min(ends) if ends else None
+
+
+REFEDS_MFA = "https://refeds.org/profile/mfa"
+
+
+def _mfa_at(a: etree._Element) -> float | None:
+    """The ``AuthnInstant`` of an authentication statement whose context is the REFEDS MFA
+    profile (a second factor was used), or ``None``."""
+    for st in a.iterfind("saml:AuthnStatement", NS):
+        refs = [_text(r) for r in st.iterfind("saml:AuthnContext/saml:AuthnContextClassRef", NS)]
+        if REFEDS_MFA in refs and st.get("AuthnInstant"):
+            return _time(st.get("AuthnInstant"), "AuthnInstant")
+    return None
 
 
 def _first(values: list[str] | None) -> str | None:

@@ -63,6 +63,12 @@ class StsSettings:
     """The one region credential scopes may name (``sts.region``)."""
 
 
+MfaDeviceCheck = Callable[[str, str, str], int]
+"""Verify a TOTP code of the virtual MFA device ``serial`` registered for the long-term access
+key ``access_key_id`` (arguments in that order, then the code); the time it was used, or raise
+:class:`StsError`."""
+
+
 class StsService:
     """The STS protocol core of one IdP process."""
 
@@ -87,6 +93,10 @@ class StsService:
                                                 clock, settings.token_clock_skew)
         self._sets: OrderedDict[str, PolicySet] = OrderedDict()
         self._lock = threading.Lock()
+        self.trust_external_mfa = False
+        """``mfa.trust_external_idps``: another IdP's assertion or token may say MFA."""
+        self.mfa_devices: MfaDeviceCheck | None = None
+        """Checks ``SerialNumber`` + ``TokenCode`` of a long-term key's virtual MFA device."""
 
     # -- time ------------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -181,6 +191,8 @@ class StsService:
             principal_tags=dict(s.tags) if s else {}, request_tags=dict(request_tags or {}),
             source_identity=s.source_identity if s else None,
             mfa_present=s.mfa if s else False,
+            mfa_authenticated_at=datetime.fromtimestamp(s.mfa_time, UTC)
+            if s and s.mfa and s.mfa_time is not None else None,
             token_issue_time=datetime.fromtimestamp(s.issued, UTC) if s else None,
             source_ip=source_ip or None, secure_transport=secure,
             requested_region=caller.region)

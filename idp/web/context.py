@@ -35,14 +35,32 @@ def request_info() -> RequestInfo:
     return info
 
 
-def current_session() -> IdpSession | None:
-    """The signed-in person's IdP session, or ``None`` (looked up once per request)."""
+def any_session() -> IdpSession | None:
+    """The browser's IdP session, also one whose second step is still due (looked up once
+    per request)."""
     if "idp_session" not in g:
         comps = components()
         sid = request.cookies.get(comps.config.session.cookie_name)
         g.idp_session = comps.sessions.get(sid) if sid else None
     sess: IdpSession | None = g.idp_session
     return sess
+
+
+def current_session() -> IdpSession | None:
+    """The signed-in person's IdP session, or ``None``: a session waiting for its second
+    factor signs no one in."""
+    sess = any_session()
+    return sess if sess is not None and sess.pending is None else None
+
+
+def set_current_session(sess: IdpSession | None) -> None:
+    """The session this request continues with (after a second factor renewed its ID)."""
+    g.idp_session = sess
+
+
+def mfa_redirect(next_path: str) -> Response:
+    """Send the browser to the second step (or a step-up), to come back to ``next_path``."""
+    return redirect("/login/mfa?" + urlencode({"next": safe_next(next_path)}))
 
 
 def safe_next(target: str | None, default: str = "/account") -> str:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from flask import Blueprint, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from idp.errors import AuthenticationFailed, TooManyAttempts, UnavailableError
 from idp.login.service import LoginAttempt
+from idp.mfa.service import MfaError
 from idp.web import security
 from idp.web.context import (
+    any_session,
     components,
     current_session,
     form_csrf_token,
@@ -61,7 +65,14 @@ def login() -> Response:
     except UnavailableError:
         return _form(503, error="The service is temporarily unavailable. Try again shortly.",
                      username=username)
-    resp = redirect(safe_next(request.form.get("next")), code=303)
+    except MfaError as exc:
+        return _form(exc.status, error=exc.description.capitalize() + ".", username=username)
+    target = safe_next(request.form.get("next"))
+    if outcome.second_step == "mfa":
+        target = "/login/mfa?" + urlencode({"next": target})
+    elif outcome.second_step == "enrol":
+        target = "/account/mfa?" + urlencode({"enrol": "1"})
+    resp = redirect(target, code=303)
     security.set_session_cookie(resp, outcome.session)
     security.set_device_cookie(resp, outcome.device_token)
     return resp  # type: ignore[return-value]
@@ -74,7 +85,7 @@ def logout() -> Response:
         return Response(render_template("error.html", status=400, title="Request refused",
                                         message="missing or invalid CSRF token"), status=400,
                         mimetype="text/html")
-    sess = current_session()
+    sess = any_session()
     if sess is not None:
         components().login.logout(sess, request_info())
     resp = redirect("/login", code=303)
@@ -91,5 +102,5 @@ def account() -> Response:
     roles_for = components().extras.get("roles_for")
     roles = roles_for(sess) if callable(roles_for) else []
     html = render_template("account.html", sess=sess, roles=roles,
-                           csrf_token=form_csrf_token())
+                           csrf_token=form_csrf_token(), mfa_enabled=components().mfa is not None)
     return Response(html, mimetype="text/html")

@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 
 from idp.errors import UnavailableError
 from idp.oidc import Grantee, JsonResult, OAuthError, OAuthRequest, build_provider, session_sid
-from idp.oidc.authorize import NeedConsent, NeedLogin, Redirect, Result, ShowError
+from idp.oidc.authorize import NeedConsent, NeedLogin, NeedMfa, Redirect, Result, ShowError
 from idp.oidc.endpoints import body_too_large, form_encoded, malformed_form, not_form_encoded
 from idp.oidc.provider import OidcProvider
 from idp.web import fastpath, security
@@ -28,6 +28,7 @@ from idp.web.context import (
     current_session,
     form_csrf_token,
     login_redirect,
+    mfa_redirect,
     request_info,
 )
 from idp.web.oidc_fast import FastOAuth
@@ -88,6 +89,8 @@ def _result(result: Result) -> Response:
                            result.error.description)
     if isinstance(result, NeedLogin):
         return login_redirect(f"/oauth2/authorize?resume={result.resume}", reauth=result.reauth)
+    if isinstance(result, NeedMfa):
+        return mfa_redirect(f"/oauth2/authorize?resume={result.resume}")
     if isinstance(result, NeedConsent):
         sess = current_session()
         html = render_template("oidc_consent.html", client_name=result.client.name,

@@ -15,9 +15,16 @@ from idp.saml import Binding, Done, NeedLogin, Outcome, PostForm, SamlDeps, Saml
 from idp.saml.crypto import XmlCrypto
 from idp.saml.idp_metadata import idp_metadata
 from idp.saml.metadata import aws_sp, load_metadata
+from idp.saml.outcomes import NeedMfa
 from idp.saml.slo import Logout
 from idp.web import security
-from idp.web.context import components, current_session, login_redirect, request_info
+from idp.web.context import (
+    components,
+    current_session,
+    login_redirect,
+    mfa_redirect,
+    request_info,
+)
 
 if TYPE_CHECKING:
     from idp.app import Components
@@ -55,6 +62,8 @@ def _render(outcome: Outcome) -> Response:
         return resp
     if isinstance(outcome, NeedLogin):
         return login_redirect(outcome.next_path, reauth=outcome.reauth)
+    if isinstance(outcome, NeedMfa):
+        return mfa_redirect(outcome.next_path)
     if isinstance(outcome, Done):
         html = render_template("saml_done.html", title=outcome.title, message=outcome.message)
         return Response(html, mimetype="text/html")
@@ -127,7 +136,8 @@ def init_app(app: Flask, comps: Components, crypto: XmlCrypto | None = None) -> 
         log.warning("SAML metadata: %s", notice)
     salt = hmac.new(comps.secret, b"saml-pairwise-nameid", hashlib.sha256).digest()
     idp = SamlIdp(SamlDeps(config.saml, config.issuer, comps.keys, comps.store, comps.auditor,
-                           comps.sessions, loaded, salt, _roles_for(comps), crypto))
+                           comps.sessions, loaded, salt, _roles_for(comps), crypto,
+                           mfa_sps=frozenset(config.mfa.require.service_providers)))
     comps.extras["saml"] = idp
     comps.extras["saml_logout"] = Logout(idp)
     comps.extras["saml_metadata_problems"] = list(loaded.problems)

@@ -13,9 +13,11 @@ import binascii
 import functools
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Blueprint, Flask, g, render_template, request
+from flask import Blueprint, Flask, g, redirect, render_template, request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
@@ -23,19 +25,38 @@ from idp.app import Components
 from idp.errors import UnavailableError
 from idp.iam.query import QueryCaller, handle_iam_query
 from idp.iam.query_xml import error as iam_error
+from idp.mfa.devices import INVALID, DeviceRefused, VirtualDevices
 from idp.oidc import OAuthError, OAuthRequest
 from idp.sts import StsError, StsService, StsSettings, build_request
 from idp.sts.authz import DecisionQuery, decide, parse_bounded_json
 from idp.sts.credentials import LongTermKey
+from idp.sts.errors import access_denied
 from idp.sts.saml import AWS_ATTR, NS, parse_safely
 from idp.sts.service import RETRY_AFTER, unavailable
 from idp.web import fastpath, security
-from idp.web.context import components, form_csrf_token, request_info
+from idp.web.context import (
+    components,
+    current_session,
+    form_csrf_token,
+    login_redirect,
+    mfa_redirect,
+    request_info,
+)
 from idp.web.oidc import provider as oidc_provider
 from idp.web.sts_fast import FastSts
 
 bp = Blueprint("sts", __name__)
 log = logging.getLogger("idp.web.sts")
+
+
+def _device_check(devices: VirtualDevices) -> Callable[[str, str, str], int]:
+    def check(serial: str, access_key_id: str, code: str) -> int:
+        try:
+            return devices.verify(serial, access_key_id, code)
+        except DeviceRefused as exc:
+            raise access_denied(INVALID, exc.reason) from None
+
+    return check
 
 
 def service() -> StsService:
@@ -55,6 +76,9 @@ def init_app(app: Flask, comps: Components) -> None:
                            cfg.default_duration, cfg.region)
     svc = StsService(settings, comps.iam, comps.keys, comps.store, comps.auditor,
                      comps.secret, long_term=long_term)
+    svc.trust_external_mfa = comps.config.mfa.trust_external_idps
+    svc.mfa_devices = _device_check(VirtualDevices(comps.config.mfa, comps.store,
+                                                   comps.auditor))
     comps.extras["sts"] = svc
     app.register_blueprint(bp)
     # SDK requests skip Flask's per-request machinery (idp.web.sts_fast); inside ProxyFix
@@ -221,8 +245,9 @@ def iam() -> Response:
 
 # -- /federation/saml --------------------------------------------------------------------
 
-def _roles(saml_response: str) -> tuple[str, list[tuple[str, str]]]:
-    """The provider and the roles of a verified assertion (not yet consumed)."""
+def _roles(saml_response: str) -> tuple[str, list[tuple[str, str]], bool]:
+    """The provider and the roles of a verified assertion (not yet consumed), and whether it
+    says a second factor was used."""
     svc = service()
     try:
         raw = base64.b64decode("".join(saml_response.split()), validate=True)
@@ -239,7 +264,26 @@ def _roles(saml_response: str) -> tuple[str, list[tuple[str, str]]]:
     if not providers:
         raise StsError("the assertion names no role", code="InvalidIdentityToken", status=400)
     claims = svc.saml.verify(saml_response, providers[0])
-    return providers[0], [r for r in claims.roles if r[1] == providers[0]]
+    return (providers[0], [r for r in claims.roles if r[1] == providers[0]],
+            claims.mfa_at is not None)
+
+
+def _step_up(role_arn: str) -> Response | None:
+    """A role that requires MFA picked with an assertion that does not say MFA: a second
+    factor first (if this session has none), then a fresh assertion from the IdP back to this
+    page with the role chosen (its ARN as RelayState)."""
+    comps = components()
+    if comps.mfa_policy is None or not comps.mfa_policy.for_role(role_arn):
+        return None
+    target = "/saml/idp-initiated?" + urlencode(
+        {"sp": "urn:amazon:webservices", **({"RelayState": role_arn} if len(role_arn) <= 80
+                                            else {})})
+    sess = current_session()
+    if sess is None:
+        return login_redirect(target)
+    if not sess.mfa:
+        return mfa_redirect(target)
+    return redirect(target, code=303)  # type: ignore[return-value]
 
 
 @bp.route("/federation/saml", methods=["GET", "POST"])
@@ -251,16 +295,21 @@ def federation() -> Response:
                      error=None if request.method == "GET" else "no SAML response")
     saml_response = request.form["SAMLResponse"]
     try:
-        provider, roles = _roles(saml_response)
+        provider, roles, says_mfa = _roles(saml_response)
         chosen = request.form.get("role")
         if chosen is None:
             return _page("sts_federation.html", 200, roles=roles, saml_response=saml_response,
-                         csrf_token=form_csrf_token())
+                         csrf_token=form_csrf_token(),
+                         preselect=request.form.get("RelayState"))
         if not security.csrf_ok():
             return _page("sts_federation.html", 403, error="the form expired, sign in again")
         if chosen not in {r[0] for r in roles}:
             raise StsError("that role is not in the assertion", code="AccessDenied",
                            status=403)
+        if not says_mfa:
+            stepped = _step_up(chosen)
+            if stepped is not None:
+                return stepped
         params = {"Action": "AssumeRoleWithSAML", "Version": "2011-06-15", "RoleArn": chosen,
                   "PrincipalArn": provider, "SAMLAssertion": saml_response}
         info = request_info()
@@ -284,5 +333,6 @@ def federation() -> Response:
 def _page(template: str, status: int, **kw: Any) -> Response:
     kw.setdefault("error", None)
     kw.setdefault("roles", [])
+    kw.setdefault("preselect", None)
     html = render_template(template, **kw)
     return Response(html, status, mimetype="text/html")

@@ -207,7 +207,7 @@ def test_list_roles_paginates(iam: Any) -> None:
     assert first["IsTruncated"] is True and len(first["Roles"]) == 2
     names = [r["RoleName"] for p in iam.get_paginator("list_roles").paginate(
         PaginationConfig={"PageSize": 1}) for r in p["Roles"]]
-    assert names == ["Admin", "Developer", "ReadOnly"]
+    assert names == ["Admin", "Developer", "Operator", "ReadOnly"]
 
 
 def test_unknown_action_and_bad_max_items() -> None:

@@ -23,7 +23,10 @@ ISSUER = "http://127.0.0.1:8000"
 ACCT = "111122223333"
 SAML = f"arn:aws:iam::{ACCT}:saml-provider/demo-idp"
 OIDC = f"arn:aws:iam::{ACCT}:oidc-provider/127.0.0.1:8000"
-ALL_ROLES = [f"arn:aws:iam::{ACCT}:role/{n}" for n in ("Admin", "Developer", "ReadOnly")]
+ALL_ROLES = [f"arn:aws:iam::{ACCT}:role/{n}"
+             for n in ("Admin", "Developer", "ReadOnly", "Operator")]
+OPERATOR = f"arn:aws:iam::{ACCT}:role/Operator"
+MFA = {"aws:MultiFactorAuthPresent": "true"}
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +38,7 @@ def demo() -> IamModel:
     pytest.param({"admins", "engineering"}, ["Admin", "Developer", "ReadOnly"], id="alice"),
     pytest.param({"engineering"}, ["Developer", "ReadOnly"], id="bob"),
     pytest.param(set(), ["ReadOnly"], id="carol-everyone-rule"),
+    pytest.param({"operators"}, ["ReadOnly", "Operator"], id="dave"),
     pytest.param({"Admins"}, ["ReadOnly"], id="group-names-case-sensitive"),
 ])
 def test_demo_mapping(demo: IamModel, groups: set[str], roles: list[str]) -> None:
@@ -81,8 +85,29 @@ def test_demo_oidc_grants_use_oidc_provider(demo: IamModel) -> None:
 def test_demo_trust_policies(demo: IamModel, principal: str, action: str,
                              context: dict[str, Any], expect: str) -> None:
     for role in demo.roles:
-        d = evaluate(Request.make(principal, action, role, context=context), demo.trust_set(role))
+        ctx = {**context, **MFA} if role == OPERATOR else context  # see the test below
+        d = evaluate(Request.make(principal, action, role, context=ctx), demo.trust_set(role))
         assert d.response == expect, (role, d)
+
+
+@pytest.mark.parametrize(("principal", "action", "context"), [
+    pytest.param(SAML, "sts:AssumeRoleWithSAML",
+                 {"saml:aud": "http://127.0.0.1:8000/federation/saml"}, id="saml"),
+    pytest.param(OIDC, "sts:AssumeRoleWithWebIdentity",
+                 {"127.0.0.1:8000:aud": "demo-web", "127.0.0.1:8000:roles": [OPERATOR]},
+                 id="web-identity"),
+])
+@pytest.mark.parametrize(("mfa", "expect"), [
+    pytest.param({}, "ImplicitlyDenied", id="no-mfa-key"),
+    pytest.param({"aws:MultiFactorAuthPresent": "false"}, "ImplicitlyDenied", id="mfa-false"),
+    pytest.param(MFA, "Allowed", id="mfa-true"),
+])
+def test_demo_operator_trust_requires_mfa(demo: IamModel, principal: str, action: str,
+                                          context: dict[str, Any], mfa: dict[str, str],
+                                          expect: str) -> None:
+    d = evaluate(Request.make(principal, action, OPERATOR, context={**context, **mfa}),
+                 demo.trust_set(OPERATOR))
+    assert d.response == expect, d
 
 
 @pytest.mark.parametrize(("role", "listed", "expect"), [
@@ -123,7 +148,7 @@ def test_demo_permissions(demo: IamModel, role: str, action: str, expect: str) -
 
 def test_demo_role_shapes(demo: IamModel) -> None:
     durations = {r.name: r.max_session_duration for r in demo.roles.values()}
-    assert durations == {"Admin": 3600, "Developer": 14400, "ReadOnly": 43200}
+    assert durations == {"Admin": 3600, "Developer": 14400, "ReadOnly": 43200, "Operator": 3600}
     assert demo.role("developer").arn == f"arn:aws:iam::{ACCT}:role/Developer"
     with pytest.raises(NoSuchEntity):
         demo.role("Nobody")
@@ -138,7 +163,7 @@ def test_issuer_with_path_gives_provider_path() -> None:
 
 def test_empty_config_is_empty_unless_demo() -> None:
     assert IamModel.from_config(IamConfig(), ISSUER).roles == {}
-    assert len(IamModel.from_config(IamConfig(), ISSUER, demo=True).roles) == 3
+    assert len(IamModel.from_config(IamConfig(), ISSUER, demo=True).roles) == 4
 
 
 CONFIG: dict[str, Any] = {

@@ -47,6 +47,13 @@ def _signed_who(region: str = "us-east-1") -> Callable[[], tuple[str, bytes, dic
     return build
 
 
+def _signed_action(params: dict[str, str]) -> Callable[[], tuple[str, bytes, dict[str, str]]]:
+    def build() -> tuple[str, bytes, dict[str, str]]:
+        headers, body = signed(USER, "/sts", {"Version": "2011-06-15", **params})
+        return "", body, headers
+    return build
+
+
 def _presigned_who(**override: str) -> Callable[[], tuple[str, bytes, dict[str, str]]]:
     """A presigned query string (POST with an empty form body), some parameters replaced."""
     def build() -> tuple[str, bytes, dict[str, str]]:
@@ -76,6 +83,12 @@ def _plain(body: bytes) -> Callable[[], tuple[str, bytes, dict[str, str]]]:
 PARITY: list[Any] = [
     pytest.param(_signed_who(), 200, None, id="signed GetCallerIdentity"),
     pytest.param(_presigned_who(), 200, None, id="presigned GetCallerIdentity"),
+    pytest.param(_signed_action({"Action": "GetSessionToken",
+                                 "SerialNumber": "arn:aws:iam::111122223333:mfa/none",
+                                 "TokenCode": "123456"}), 403, "AccessDenied",
+                 id="GetSessionToken with an unknown MFA device"),
+    pytest.param(_signed_action({"Action": "GetSessionToken", "TokenCode": "123456"}), 403,
+                 "AccessDenied", id="GetSessionToken with a TokenCode alone"),
     pytest.param(_plain(b"Action=Frobnicate&Version=2011-06-15"), 400, "InvalidAction",
                  id="unknown action"),
     pytest.param(_plain(b"Version=2011-06-15"), 400, "MissingAction", id="no action"),
