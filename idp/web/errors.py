@@ -48,6 +48,13 @@ def _http_error(exc: HTTPException) -> tuple[str, int] | Response:
     elif request.path == "/sts/decide":
         body = json.dumps({"decision": "Deny", "reason": "bad request", "error": {
             "code": exc.name.replace(" ", ""), "message": message}})
+    elif request.path.rstrip("/") == "/cloudtrail":  # AWS JSON 1.1 (CloudTrail)
+        body = json.dumps({"__type": exc.name.replace(" ", "") + "Exception",
+                           "message": message})
+        resp = Response(body, status, content_type="application/x-amz-json-1.1")
+        resp.headers.update({k: v for k, v in exc.get_headers() if k == "Allow"})
+        resp.headers["x-amzn-RequestId"] = request_info().request_id
+        return resp
     elif request.path in _AWS_API:  # AWS Query API error document
         resp = Response(aws_error(exc.name.replace(" ", ""), message,
                                   request_info().request_id), status, mimetype="text/xml")

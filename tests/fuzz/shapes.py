@@ -23,6 +23,7 @@ JSON_DOC = "json-doc"  # a public JSON document (discovery, JWKS): JSON, or the 
 XML_DOC = "xml-doc"  # SAML metadata: XML, or the HTML error page
 HEALTH = "health"  # liveness/readiness: a short JSON or text answer
 STATIC = "static"  # a static file, or the HTML error page
+AWS_JSON11 = "aws-json-1.1"  # AWS JSON 1.1 (CloudTrail): that content type, ``__type`` on errors
 AWS_JSON = "aws-json"  # AWS REST-JSON (SSO OIDC, SSO portal): JSON, ``x-amzn-ErrorType`` on errors
 
 ROUTE_SHAPES: dict[str, str] = {
@@ -61,6 +62,21 @@ ROUTE_SHAPES: dict[str, str] = {
     "/sso-portal/logout": AWS_JSON,
     "/start": BROWSER,
     "/start/": BROWSER,
+    "/login/mfa": BROWSER,
+    "/login/mfa/send": BROWSER,
+    "/account/mfa": BROWSER,
+    "/account/mfa/passkey": BROWSER,
+    "/account/mfa/passkey/confirm": BROWSER,
+    "/account/mfa/recovery": BROWSER,
+    "/account/mfa/remove": BROWSER,
+    "/account/mfa/rename": BROWSER,
+    "/account/mfa/sent": BROWSER,
+    "/account/mfa/sent/confirm": BROWSER,
+    "/account/mfa/totp": BROWSER,
+    "/account/mfa/totp/confirm": BROWSER,
+    "/audit/keys": JSON_DOC,
+    "/cloudtrail": AWS_JSON11,
+    "/cloudtrail/": AWS_JSON11,
 }
 
 _EXC_NAMES = sorted(n for n in dir(builtins) if isinstance(getattr(builtins, n), type)
@@ -122,6 +138,15 @@ def _aws_json(resp: TestResponse) -> str | None:
     return None
 
 
+def _aws_json11(resp: TestResponse) -> str | None:
+    if _ctype(resp) != "application/x-amz-json-1.1":
+        return f"content type {_ctype(resp)!r}, not application/x-amz-json-1.1"
+    doc = _json(resp)
+    if resp.status_code >= 400 and not (isinstance(doc, dict) and doc.get("__type")):
+        return "no `__type` member"
+    return None
+
+
 def _page_or_redirect(resp: TestResponse) -> str | None:
     if 300 <= resp.status_code < 400:
         return None if resp.headers.get("Location") else "redirect without Location"
@@ -150,7 +175,8 @@ def _static(resp: TestResponse) -> str | None:
 
 
 CHECKS: dict[str, Callable[[TestResponse], str | None]] = {
-    OAUTH: _oauth, AWS: _aws, AWS_JSON: _aws_json, DECIDE: _decide, BROWSER: _page_or_redirect,
+    OAUTH: _oauth, AWS: _aws, AWS_JSON: _aws_json, AWS_JSON11: _aws_json11, DECIDE: _decide,
+    BROWSER: _page_or_redirect,
     SAML: _page_or_redirect, JSON_DOC: _document("application/json"),
     XML_DOC: _document("application/samlmetadata+xml"), HEALTH: _health, STATIC: _static,
 }

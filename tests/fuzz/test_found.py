@@ -32,6 +32,7 @@ def app_target() -> Target:
     pytest.param("PUT", "/sts", id="put-sts"),
     pytest.param("GET", "/iam", id="get-iam"),
     pytest.param("GET", "/sts/decide", id="get-decide"),
+    pytest.param("GET", "/cloudtrail", id="get-cloudtrail"),
 ])
 def test_disallowed_method_answers_in_the_protocol_shape(app_target: Target, method: str,
                                                          path: str) -> None:
