@@ -100,6 +100,25 @@ class DirectoryConfig(Section):
         return self
 
 
+class PasswordPolicyConfig(Section):
+    """Password rules (NIST SP 800-63B §5.1.1.2); see docs/passwords.md for each default."""
+
+    min_length: int = Field(8, ge=8, le=64, description="Unicode code points; 15 is "
+                            "recommended when the password is the only factor")
+    max_length: int = Field(1024, ge=64, le=1024, description="at least 64 must be allowed")
+    blocklist: bool = Field(True, description="refuse the shipped list of common passwords")
+    blocklist_files: list[Path] = Field([], description="extra lists, one password a line")
+    context_words: list[str] = Field([], description="words refused besides the username, "
+                                     "e-mail, name and the issuer's host name")
+    require_upper: bool = False
+    require_lower: bool = False
+    require_digit: bool = False
+    require_symbol: bool = False
+    max_age_days: int | None = Field(None, ge=1, le=3650,
+                                     description="off by default: NIST advises against it")
+    expiry_warning_days: int = Field(14, ge=0, le=365)
+
+
 class KeysConfig(Section):
     dir: Path = Path("keys")
     generate: bool = Field(False, description="create keys on start when none exist")
@@ -372,6 +391,7 @@ class Config(Section):
     saml: SamlConfig = SamlConfig()
     oidc: OidcConfig = OidcConfig()
     sts: StsConfig = StsConfig()
+    passwords: PasswordPolicyConfig = PasswordPolicyConfig()
 
     @property
     def tls(self) -> bool:
@@ -453,6 +473,8 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         "keys": config.keys.model_copy(update={"dir": rel(config.keys.dir)}),
         "audit": config.audit.model_copy(update={"path": rel(config.audit.path)}),
         "metadata_dirs": [rel(p) for p in config.metadata_dirs],
+        "passwords": config.passwords.model_copy(update={
+            "blocklist_files": [rel(p) for p in config.passwords.blocklist_files]}),
     })
 
 

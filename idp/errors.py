@@ -70,6 +70,17 @@ class AuthenticationFailed(IdpError):
     description = "invalid username or password"
 
 
+class AccountRefused(AuthenticationFailed):
+    """The password was right but the account may not sign in (disabled, locked, expired).
+
+    The person sees the generic message of :class:`AuthenticationFailed`; ``reason``
+    (``AccountDisabled``, ``AccountLocked``, ``PasswordExpired``) goes to the audit trail."""
+
+    def __init__(self, reason: str, *, debug: str = "") -> None:
+        super().__init__(debug=debug or reason)
+        self.reason = reason
+
+
 class TooManyAttempts(IdpError):
     """Throttled: too many failed attempts for this account or client."""
 
