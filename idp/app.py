@@ -67,7 +67,7 @@ def build_components(config: Config, *, demo: bool = False, auditor: Auditor | N
     secret = config.secret_key.encode()
     sessions = SessionManager(store, config.session)
     throttle = Throttle(store, config.login, secret)
-    login = LoginService(directory, sessions, throttle, auditor)
+    login = LoginService(directory, sessions, throttle, auditor, config.passwords)
     iam = IamModel.from_config(config.iam, config.issuer, demo=demo)
     return Components(config, store, directory, keys, auditor, sessions, throttle, login,
                       secret, iam, demo, extras={"roles_for": _roles_for(iam)})
@@ -163,6 +163,7 @@ def _roles_for(iam: IamModel) -> Callable[[IdpSession], list[str]]:
 def create_app(config: Config, components: Components | None = None, *,
                demo: bool = False) -> Flask:
     """The Flask application of one IdP process."""
+    from idp.web import account as account_web
     from idp.web import errors, health, login, security
     from idp.web import oidc as oidc_web
     from idp.web import saml as saml_web
@@ -188,6 +189,7 @@ def create_app(config: Config, components: Components | None = None, *,
     errors.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(login.bp)
+    app.register_blueprint(account_web.bp)
     # protocol blueprints register here, one line each
     saml_web.init_app(app, comps)
     oidc_web.init_app(app, comps)

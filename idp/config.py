@@ -75,6 +75,9 @@ class LdapConfig(Section):
     verify_tls: bool = True
     pool_size: int = Field(4, ge=1, le=64)
     timeout: float = Field(5.0, gt=0, le=60)
+    password_change: Literal["modify_password", "ad_unicode_pwd"] = Field(
+        "modify_password", description="RFC 3062 Password Modify, or Active Directory's "
+        "unicodePwd (needs ldaps:// or start_tls)")
 
     @model_validator(mode="after")
     def _url(self) -> LdapConfig:
@@ -83,6 +86,9 @@ class LdapConfig(Section):
                 raise ValueError(f"`{u}` is not an ldap:// or ldaps:// URL")
         if self.start_tls and any(u.startswith("ldaps://") for u in self.url.split()):
             raise ValueError("start_tls and ldaps:// exclude each other")
+        if self.password_change == "ad_unicode_pwd" and not self.start_tls and any(
+                u.startswith("ldap://") for u in self.url.split()):
+            raise ValueError("password_change `ad_unicode_pwd` needs ldaps:// or start_tls")
         return self
 
 

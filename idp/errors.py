@@ -81,6 +81,19 @@ class AccountRefused(AuthenticationFailed):
         self.reason = reason
 
 
+class PasswordRejected(IdpError):
+    """A new password refused: by the password rules or by the directory (e.g. ppolicy's
+    "password in history").  ``reasons`` are sentences for the person, every one at once."""
+
+    code = "password_rejected"
+    status = 400
+    description = "the new password was refused"
+
+    def __init__(self, reasons: list[str], *, debug: str = "") -> None:
+        super().__init__("; ".join(reasons) or None, debug=debug)
+        self.reasons = reasons
+
+
 class TooManyAttempts(IdpError):
     """Throttled: too many failed attempts for this account or client."""
 

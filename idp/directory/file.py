@@ -263,6 +263,16 @@ def add_user(path: Path, username: str, password: str, groups: Sequence[str] = (
     return user
 
 
+class _NoRules(PasswordPolicy):
+    """For callers that checked the rules themselves (with the person's full context)."""
+
+    def enforce(self, password: str, context: Sequence[str] = ()) -> None:
+        pass
+
+
+_NO_RULES = _NoRules()
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
@@ -387,6 +397,14 @@ class FileDirectory:
         if self._hasher.check_needs_rehash(user.password_hash):
             log.info("the hash of `%s` uses old parameters: `idp users passwd` renews it", username)
         return user.identity()
+
+    def change_password(self, username: str, current: str, new: str) -> None:
+        """Self-service change: ``current`` checked like a sign-in, then a fresh argon2id
+        hash written (RFC 9106); ``must_change`` is cleared.  The caller applied the rules."""
+        identity = self.authenticate(username, current)
+        set_password(self._path, identity.username, new, policy=_NO_RULES)
+        with self._lock:
+            self._checked = float("-inf")  # the next read sees the new hash
 
     def _verify(self, pw_hash: str, password: str) -> bool:
         """The prepared password (:func:`opaque`) against the hash; when preparing changed it,
