@@ -220,23 +220,28 @@ class LdapDirectory:
                 self._slots.release()
         raise AssertionError("unreachable")
 
-    def _user_bind(self, dn: str, password: str) -> tuple[bool, str | None]:
+    def _user_bind(self, dn: str, password: str) -> tuple[bool, str | None,
+                                                         ldap_state.PpolicyResponse]:
         """Simple bind as ``dn`` on a fresh connection (RFC 4513 §5.1.3); closed right after.
-        Also the refusal's diagnostic message (Active Directory puts the account state
-        there)."""
+        Also the refusal's diagnostic message (Active Directory puts the account state there)
+        and the password policy response control (OpenLDAP's expiry warning, grace logins)."""
         conn = self._open(dn, password)
         try:
-            if conn.bind():
-                return True, None
-            code = conn.result.get("result")
-            message = conn.result.get("message")
+            ok = conn.bind(controls=[(ldap_state.PPOLICY_CONTROL, False, None)])
+            result = conn.result or {}
         except (LDAPException, OSError) as exc:
             raise _down(f"user bind: {type(exc).__name__}") from exc
         finally:
             _quietly_close(conn)
-        if code in _UNAVAILABLE:
-            raise _down(f"user bind: {conn.result.get('description')}")
-        return False, str(message) if message else None
+        control = (result.get("controls") or {}).get(ldap_state.PPOLICY_CONTROL) or {}
+        value = control.get("value")
+        ppolicy = ldap_state.decode_ppolicy(value if isinstance(value, bytes) else None)
+        if ok:
+            return True, None, ppolicy
+        if result.get("result") in _UNAVAILABLE:
+            raise _down(f"user bind: {result.get('description')}")
+        message = result.get("message")
+        return False, str(message) if message else None, ppolicy
 
     # -- searches ------------------------------------------------------------------------
 
@@ -305,7 +310,8 @@ class LdapDirectory:
             frontier = next_frontier
         return tuple(sorted(names))
 
-    def _identity(self, conn: Connection, entry: _Entry, username: str) -> Identity | None:
+    def _identity(self, conn: Connection, entry: _Entry, username: str,
+                  ppolicy: ldap_state.PpolicyResponse | None = None) -> Identity | None:
         subject = _subject(entry, self._attrs.subject)
         if subject is None:
             log.warning("LDAP entry `%s` has no `%s`: refused", entry.dn, self._attrs.subject)
@@ -314,7 +320,7 @@ class LdapDirectory:
                                          ("name", entry.first(self._attrs.name))) if v}
         return Identity(username=entry.first(self._attrs.username) or username, subject=subject,
                         groups=self._groups(conn, entry), attributes=attributes, dn=entry.dn,
-                        status=ldap_state.status(entry.first))
+                        status=ldap_state.status(entry.first, ppolicy))
 
     # -- the Directory protocol ----------------------------------------------------------
 
@@ -331,19 +337,21 @@ class LdapDirectory:
         dn = entry.dn if entry is not None else (
             f"{self._attrs.username}=idp-no-such-user-{secrets.token_hex(8)},"
             f"{self._config.user_base_dn}")
-        bound, message = self._user_bind(dn, password)
+        bound, message, ppolicy = self._user_bind(dn, password)
         if not bound or entry is None:
-            reason = ldap_state.reason_from_bind_message(message) if entry is not None else None
-            if reason is None and entry is not None:
-                # a locked account's bind is refused whatever the password: the audit says so
-                reason = ldap_state.refusal(entry.first)
+            reason = None
+            if entry is not None:
+                # a locked account's bind is refused whatever the password: the audit says
+                # why, the entry's own state (an administrator's lock is a disabling) first
+                reason = (ldap_state.refusal(entry.first) or ppolicy.error
+                          or ldap_state.reason_from_bind_message(message))
             if reason is not None:
                 raise AccountRefused(reason, debug=f"`{username}`: {reason} (bind refused)")
             raise AuthenticationFailed(debug=f"bind refused or no single entry for `{username}`")
         reason = ldap_state.refusal(entry.first)
         if reason is not None:
             raise AccountRefused(reason, debug=f"`{username}`: {reason}")
-        identity = self._service(lambda c: self._identity(c, entry, username))
+        identity = self._service(lambda c: self._identity(c, entry, username, ppolicy))
         if identity is None:
             raise AuthenticationFailed(debug=f"`{username}` has no subject attribute")
         return identity

@@ -18,8 +18,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from idp.directory import AccountStatus
+
+PPOLICY_CONTROL = "1.3.6.1.4.1.42.2.27.8.5.1"
+"""The password policy request and response control (draft-behera-ldap-password-policy-11
+§6.1), sent with the person's bind; its answer carries expiry warnings and grace logins."""
+
+_PPOLICY_ERRORS = {0: "PasswordExpired", 1: "AccountLocked", 2: "PasswordMustChange"}
 
 STATE_ATTRIBUTES = ("pwdAccountLockedTime", "pwdReset", "userAccountControl", "pwdLastSet")
 
@@ -60,10 +67,67 @@ def refusal(first: Callable[[str], str | None]) -> str | None:
     return None
 
 
-def status(first: Callable[[str], str | None]) -> AccountStatus:
-    """The status of an entry that may sign in: must the password be changed now."""
+def status(first: Callable[[str], str | None],
+           bind: PpolicyResponse | None = None) -> AccountStatus:
+    """The status of an entry that may sign in: must the password be changed now, does it
+    expire soon (the bind's ppolicy response)."""
     reset = (first("pwdReset") or "").upper() == "TRUE"
-    return AccountStatus(must_change=reset or first("pwdLastSet") == "0")
+    bind = bind or PpolicyResponse()
+    return AccountStatus(must_change=reset or first("pwdLastSet") == "0"
+                         or bind.error == "PasswordMustChange",
+                         expires_in=bind.time_before_expiration,
+                         grace_logins=bind.grace_remaining)
+
+
+@dataclass(frozen=True)
+class PpolicyResponse:
+    """The decoded ``PasswordPolicyResponseValue`` (draft-behera §6.2)."""
+
+    time_before_expiration: int | None = None
+    grace_remaining: int | None = None
+    error: str | None = None
+
+
+def _tlv(data: bytes, at: int) -> tuple[int, bytes, int]:
+    """One BER tag-length-value (X.690 §8.1) at ``at``: tag, content, next offset."""
+    tag, length = data[at], data[at + 1]
+    at += 2
+    if length & 0x80:
+        n = length & 0x7F
+        if n == 0 or n > 4:
+            raise ValueError("unsupported BER length")
+        length = int.from_bytes(data[at:at + n], "big")
+        at += n
+    if at + length > len(data):
+        raise ValueError("truncated BER value")
+    return tag, data[at:at + length], at + length
+
+
+def decode_ppolicy(value: bytes | None) -> PpolicyResponse:
+    """Decode ``SEQUENCE { warning [0] CHOICE { timeBeforeExpiration [0] INTEGER,
+    graceAuthNsRemaining [1] INTEGER } OPTIONAL, error [1] ENUMERATED OPTIONAL }``
+    (draft-behera-ldap-password-policy-11 §6.2); anything malformed reads as no news."""
+    if not value:
+        return PpolicyResponse()
+    try:
+        tag, body, _ = _tlv(value, 0)
+        if tag != 0x30:
+            return PpolicyResponse()
+        at, expiry, grace, error = 0, None, None, None
+        while at < len(body):
+            tag, content, at = _tlv(body, at)
+            if tag == 0xA0:  # warning, a constructed CHOICE
+                inner, number, _ = _tlv(content, 0)
+                n = int.from_bytes(number, "big") if number else 0
+                if inner == 0x80:
+                    expiry = n
+                elif inner == 0x81:
+                    grace = n
+            elif tag == 0x81:  # error
+                error = _PPOLICY_ERRORS.get(int.from_bytes(content, "big") if content else 0)
+        return PpolicyResponse(expiry, grace, error)
+    except (IndexError, ValueError):
+        return PpolicyResponse()
 
 
 def reason_from_bind_message(message: str | None) -> str | None:
