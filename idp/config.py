@@ -135,6 +135,8 @@ class SessionConfig(Section):
     idle_timeout: int = Field(1800, ge=60, le=86400)
     absolute_timeout: int = Field(28800, ge=300, le=7 * 86400)
     secure_cookie: Literal["auto", "always", "never"] = "auto"
+    directory_recheck: int = Field(300, ge=0, le=86400, description="seconds between two "
+                                   "directory checks of a signed-in person (0: every request)")
 
     @model_validator(mode="after")
     def _timeouts(self) -> SessionConfig:

@@ -3,11 +3,14 @@ rule at once), and the must-change gate that sends a person there before anythin
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, redirect, render_template, request
+import time
+
+from flask import Blueprint, Response, g, jsonify, redirect, render_template, request
 
 from idp.directory.policy import PasswordPolicy
 from idp.errors import AuthenticationFailed, PasswordRejected, UnavailableError
 from idp.login.password_change import PasswordChangeService
+from idp.login.session_check import check_session
 from idp.web import security
 from idp.web.context import (
     components,
@@ -23,6 +26,26 @@ bp = Blueprint("account", __name__)
 PASSWORD_PATH = "/account/password"
 _OPEN_DURING_MUST_CHANGE = (PASSWORD_PATH, "/logout", "/static/", "/healthz", "/readyz")
 _METER_CSP = (security.CSP + "; connect-src 'self'")
+
+
+@bp.before_app_request
+def recheck_session() -> None:
+    """End the IdP session of a person revoked (``idp users revoke``) since signing in, at
+    once, and of a person gone from the directory or disabled there, at the next check
+    (``session.directory_recheck`` seconds apart, 5 minutes by default)."""
+    comps = components()
+    if comps.config.session.cookie_name not in request.cookies or \
+            request.path.startswith("/static/"):
+        return
+    sess = current_session()
+    if sess is None:
+        return
+    ended = check_session(comps, sess, int(time.time()))
+    if ended is not None:
+        comps.sessions.destroy(sess.id)
+        comps.auditor.emit("Logout", request_info(), user=sess.username,
+                           event_type="AwsConsoleSignIn", additional={"reason": ended})
+        g.idp_session = None
 
 
 @bp.before_app_request
