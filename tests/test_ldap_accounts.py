@@ -7,13 +7,21 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
+from idp.config import Config, parse_config
 from idp.directory import ldap_state
 from idp.directory.ldap import LdapDirectory
 from idp.errors import AccountRefused, AuthenticationFailed, PasswordRejected
+from tests.fixtures.live import live_idp
+from tests.fixtures.servers import free_port
 from tests.fixtures.slapd import Slapd
+from tests.oidc import rp
+from tests.security.roles import arn, claims_of
+from tests.security.test_next_token import CLI, refresh
+from tests.sts.live import sts_client
 
 
 def _modify(slapd: Slapd, ldif: str) -> None:
@@ -77,11 +85,11 @@ def test_ppolicy_reset_means_must_change_then_password_modify_clears_it(
 
 def test_password_modify_refusal_from_ppolicy_history_in_words(
         directory: LdapDirectory) -> None:
-    directory.change_password("alice", "alice-password", "alice-second-lantern")
+    directory.change_password("dave", "dave-password", "dave-second-lantern")
     with pytest.raises(PasswordRejected) as info:
-        directory.change_password("alice", "alice-second-lantern", "alice-password")
+        directory.change_password("dave", "dave-second-lantern", "dave-password")
     assert "history" in info.value.reasons[0].lower(), info.value.reasons
-    directory.change_password("alice", "alice-second-lantern", "alice-third-lantern")
+    directory.change_password("dave", "dave-second-lantern", "dave-third-lantern")
 
 
 def test_password_modify_with_a_wrong_current_password_changes_nothing(
@@ -128,3 +136,53 @@ def test_ppolicy_expired_password_grace_logins_then_refused(
 def test_ppolicy_response_control_decoding(value: bytes,
                                            expected: ldap_state.PpolicyResponse) -> None:
     assert ldap_state.decode_ppolicy(value) == expected
+
+
+def _ldap_idp_config(slapd: Slapd, port: int, keys: Path, tmp: Path) -> Config:
+    issuer = f"http://127.0.0.1:{port}"
+    ldap = slapd.ldap_config().model_dump(mode="json", exclude_none=True)
+    return parse_config({
+        "issuer": issuer, "secret_key": "s" * 40, "store": {"url": "memory://"},
+        "directory": {"type": "ldap", "ldap": ldap},
+        "keys": {"dir": str(keys), "generate": True}, "audit": {"sink": "none"},
+        "metadata_dirs": [str(tmp / "metadata")],
+        "iam": {"accounts": [{"id": "111122223333"}],
+                "oidc_providers": [{"url": issuer, "client_ids": ["demo-cli"]}],
+                "roles": [{"name": "Admin"}, {"name": "ReadOnly"}],
+                "mapping": [{"role": "ReadOnly", "everyone": True},
+                            {"role": "Admin", "groups": ["admins"]}]}})
+
+
+def test_alice_removed_from_admins_in_slapd_loses_admin_at_the_next_refresh(
+        slapd_ppolicy: Slapd, demo_keys_dir: Path, tmp_path: Path) -> None:
+    """The refresh grant re-reads the groups from LDAP: the new tokens carry no Admin, and
+    AssumeRoleWithWebIdentity to Admin with them is refused."""
+    port = free_port()
+    with live_idp(_ldap_idp_config(slapd_ppolicy, port, demo_keys_dir, tmp_path), demo=True,
+                  port=port) as idp:
+        _, first, _ = rp.code_flow(idp.url, "demo-cli", CLI, user="alice")
+        assert arn("Admin") in claims_of(first["id_token"])["roles"]
+        _modify(slapd_ppolicy, f"dn: cn=admins,{slapd_ppolicy.groups_dn}\nchangetype: modify\n"
+                               f"add: member\nmember: uid=dora,{slapd_ppolicy.people_dn}\n-\n"
+                               f"delete: member\nmember: uid=alice,{slapd_ppolicy.people_dn}\n")
+        r = refresh(idp.url, first["refresh_token"])
+        assert r.status_code == 200, r.text
+        assert arn("Admin") not in claims_of(r.json()["id_token"])["roles"]
+        client = sts_client(idp.url)
+        with pytest.raises(client.exceptions.ClientError) as info:
+            client.assume_role_with_web_identity(RoleArn=arn("Admin"), RoleSessionName="alice",
+                                                 WebIdentityToken=r.json()["id_token"])
+        assert info.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_person_locked_in_slapd_cannot_refresh(slapd_ppolicy: Slapd, demo_keys_dir: Path,
+                                                tmp_path: Path) -> None:
+    port = free_port()
+    with live_idp(_ldap_idp_config(slapd_ppolicy, port, demo_keys_dir, tmp_path), demo=True,
+                  port=port) as idp:
+        _, first, _ = rp.code_flow(idp.url, "demo-cli", CLI, user="erin")
+        _modify(slapd_ppolicy, f"dn: uid=erin,{slapd_ppolicy.people_dn}\nchangetype: modify\n"
+                               f"add: pwdAccountLockedTime\npwdAccountLockedTime: "
+                               f"{ldap_state.ADMIN_LOCK}\n")
+        r = refresh(idp.url, first["refresh_token"])
+        assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
