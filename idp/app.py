@@ -166,6 +166,7 @@ def create_app(config: Config, components: Components | None = None, *,
     from idp.web import account as account_web
     from idp.web import errors, health, login, security
     from idp.web import oidc as oidc_web
+    from idp.web import reset as reset_web
     from idp.web import saml as saml_web
     from idp.web import sso as sso_web
     from idp.web import sts as sts_web
@@ -190,6 +191,7 @@ def create_app(config: Config, components: Components | None = None, *,
     app.register_blueprint(health.bp)
     app.register_blueprint(login.bp)
     app.register_blueprint(account_web.bp)
+    app.register_blueprint(reset_web.bp)
     # protocol blueprints register here, one line each
     saml_web.init_app(app, comps)
     oidc_web.init_app(app, comps)

@@ -125,6 +125,19 @@ class PasswordPolicyConfig(Section):
     expiry_warning_days: int = Field(14, ge=0, le=365)
 
 
+class MailConfig(Section):
+    """SMTP for password-reset links (RFC 5321); off when the section is absent."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(25, ge=1, le=65535)
+    sender: str = Field(..., pattern=r"^[^@\s]+@[^@\s]+$")
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+    timeout: float = Field(10.0, gt=0, le=60)
+    resets_per_hour: int = Field(3, ge=1, le=100, description="per address and per client")
+
+
 class KeysConfig(Section):
     dir: Path = Path("keys")
     generate: bool = Field(False, description="create keys on start when none exist")
@@ -400,6 +413,7 @@ class Config(Section):
     oidc: OidcConfig = OidcConfig()
     sts: StsConfig = StsConfig()
     passwords: PasswordPolicyConfig = PasswordPolicyConfig()
+    mail: MailConfig | None = None
 
     @property
     def tls(self) -> bool:

@@ -406,6 +406,18 @@ class FileDirectory:
         with self._lock:
             self._checked = float("-inf")  # the next read sees the new hash
 
+    def reset_password(self, username: str, new: str) -> None:
+        """Forgotten-password reset (the link proved the mailbox): a fresh argon2id hash."""
+        set_password(self._path, username, new, policy=_NO_RULES)
+        with self._lock:
+            self._checked = float("-inf")
+
+    def find_by_email(self, email: str) -> Identity | None:
+        """The enabled person with that e-mail address (case-insensitive), if exactly one."""
+        found = [u for u in self._current().values()
+                 if u.email and u.email.casefold() == email.casefold() and not u.disabled]
+        return found[0].identity() if len(found) == 1 else None
+
     def _verify(self, pw_hash: str, password: str) -> bool:
         """The prepared password (:func:`opaque`) against the hash; when preparing changed it,
         also the password as typed, for hashes written before passwords were prepared.  The

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Response, g, jsonify, redirect, render_template, request
+from flask import Blueprint, Response, abort, g, jsonify, redirect, render_template, request
 
 from idp.directory.policy import PasswordPolicy
 from idp.errors import AuthenticationFailed, PasswordRejected, UnavailableError
@@ -24,7 +24,8 @@ from idp.web.context import (
 bp = Blueprint("account", __name__)
 
 PASSWORD_PATH = "/account/password"
-_OPEN_DURING_MUST_CHANGE = (PASSWORD_PATH, "/logout", "/static/", "/healthz", "/readyz")
+_OPEN_DURING_MUST_CHANGE = (PASSWORD_PATH, "/logout", "/static/", "/healthz", "/readyz",
+                            "/account/reset", "/account/forgot")
 _METER_CSP = (security.CSP + "; connect-src 'self'")
 
 
@@ -126,7 +127,7 @@ def check_password() -> Response:
     """The strength meter: zxcvbn's score (0-4) and every unmet rule, as JSON."""
     sess = current_session()
     if sess is None or not security.csrf_ok():
-        return Response('{"error": "forbidden"}', status=403, mimetype="application/json")
+        abort(403)  # the HTML error page, as for every page of a browser
     service = _service()
     new = request.form.get("new_password", "")[:1024]
     return jsonify(score=service.policy.strength(new),
