@@ -412,6 +412,11 @@ class FileDirectory:
         with self._lock:
             self._checked = float("-inf")
 
+    def subject_of(self, username: str) -> str | None:
+        """The subject of a user of the file, disabled or not (for revocation)."""
+        user = self._current().get(username.casefold()) if valid_username(username) else None
+        return user.id if user else None
+
     def find_by_email(self, email: str) -> Identity | None:
         """The enabled person with that e-mail address (case-insensitive), if exactly one."""
         found = [u for u in self._current().values()

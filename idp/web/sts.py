@@ -30,6 +30,7 @@ from idp.sts.credentials import LongTermKey
 from idp.sts.saml import AWS_ATTR, NS, parse_safely
 from idp.sts.service import RETRY_AFTER, unavailable
 from idp.web import fastpath, security
+from idp.web.admin import revoke_user_response
 from idp.web.context import components, form_csrf_token, request_info
 from idp.web.oidc import provider as oidc_provider
 from idp.web.sts_fast import FastSts
@@ -208,6 +209,8 @@ def iam() -> Response:
     session = caller.session
     qc = QueryCaller(caller.arn, svc.caller_context(caller, req.source_ip, req.secure),
                      [json.loads(d) for d in (session.session_policies if session else ())])
+    if req.params.get("Action") == "RevokeUser":  # the admin API of `idp users revoke`
+        return revoke_user_response(req.params, qc, caller.arn, info)
     status, body = handle_iam_query(req.params, svc.model, qc, info.request_id)
     if status >= 400:
         svc.auditor.emit(req.params.get("Action", "IamQuery")[:64], info, user=caller.arn,

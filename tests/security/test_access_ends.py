@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import shutil
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from idp.config import Config
 from idp.demo import USERS_FILE
 from idp.directory.cli import users as users_cli
 from idp.directory.file import FileDirectory, read_users, write_users
-from tests.fixtures.live import live_idp
+from tests.fixtures.live import LiveIdp, live_idp
 from tests.fixtures.servers import free_port
 from tests.oidc import rp
 from tests.security.roles import arn
@@ -121,7 +122,9 @@ def test_revoke_carol_across_two_processes_on_one_redis(world: World, redis_url:
             signed.get_caller_identity()
         assert info.value.response["Error"]["Code"] in ("InvalidClientTokenId", "ExpiredToken")
         assert not _signed_in(browser, a.url) and not _signed_in(browser, b.url)
-        # carol may sign in again (disable her to keep her out); alice is untouched
+        # carol may sign in again (disable her to keep her out) from the next second on (what
+        # was issued in the second of the revocation is refused too)
+        time.sleep(1.1)
         _, again, _ = rp.code_flow(a.url, "demo-cli", CLI, user="carol")
         assert refresh(b.url, again["refresh_token"]).status_code == 200
 
@@ -142,3 +145,43 @@ def test_revoke_unknown_person(world: World, redis_url: str, tmp_path: Path) -> 
         "directory": {"type": "file", "file": {"path": str(world.users)}}}))
     out = CliRunner().invoke(users_cli, ["revoke", "nobody", "--config", str(config_file)])
     assert out.exit_code == 1 and "no user `nobody`" in out.output
+
+
+def _signed_iam(url: str, creds: dict[str, Any], params: dict[str, str]) -> requests.Response:
+    from urllib.parse import urlencode
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    body = urlencode({"Version": "2010-05-08", **params})
+    req = AWSRequest(method="POST", url=f"{url}/iam", data=body,
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    SigV4Auth(Credentials(creds["AccessKeyId"], creds["SecretAccessKey"],
+                          creds["SessionToken"]), "iam", "us-east-1").add_auth(req)
+    return requests.post(f"{url}/iam", data=body, headers=dict(req.headers), timeout=10)
+
+
+def _role_creds(url: str, user: str, role: str) -> dict[str, Any]:
+    _, tokens, _ = rp.code_flow(url, "demo-cli", CLI, user=user)
+    out = sts_client(url).assume_role_with_web_identity(
+        RoleArn=arn(role), RoleSessionName=user, WebIdentityToken=tokens["id_token"])
+    return dict(out["Credentials"])
+
+
+def test_revoke_user_admin_api_authorized_by_the_policy_engine(demo_idp: LiveIdp) -> None:
+    url = demo_idp.url
+    _, carol, _ = rp.code_flow(url, "demo-cli", CLI, user="carol")
+    readonly = _signed_iam(url, _role_creds(url, "bob", "ReadOnly"),
+                           {"Action": "RevokeUser", "UserName": "carol"})
+    assert readonly.status_code == 403 and "<Code>AccessDenied</Code>" in readonly.text
+    assert refresh(url, carol["refresh_token"]).status_code == 200, "nothing revoked"
+    admin = _role_creds(url, "alice", "Admin")
+    unknown = _signed_iam(url, admin, {"Action": "RevokeUser", "UserName": "nobody"})
+    assert unknown.status_code == 404 and "NoSuchEntity" in unknown.text
+    r = _signed_iam(url, admin, {"Action": "RevokeUser", "UserName": "carol",
+                                 "Reason": "left the company"})
+    assert r.status_code == 200 and "<RevokeUserResponse" in r.text, r.text
+    assert refresh(url, carol["refresh_token"]).json()["error"] == "invalid_grant"
+    audited = [e for e in demo_idp.audit.records if e["eventName"] == "RevokeUser"]
+    assert audited[-1]["additionalEventData"]["reason"] == "left the company"
