@@ -82,7 +82,8 @@ def build_components(config: Config, *, demo: bool = False, auditor: Auditor | N
 
         enrol_demo_factors(mfa)
     policy = MfaPolicy(config.mfa.require, mfa_roles(iam))
-    login = LoginService(directory, sessions, throttle, auditor, SecondStepGate(mfa, policy))
+    login = LoginService(directory, sessions, throttle, auditor, SecondStepGate(mfa, policy),
+                         passwords=config.passwords)
     return Components(config, store, directory, keys, auditor, sessions, throttle, login,
                       secret, iam, demo, extras={"roles_for": _roles_for(iam)}, mfa=mfa,
                       mfa_policy=policy)
@@ -201,10 +202,12 @@ def _roles_for(iam: IamModel) -> Callable[[IdpSession], list[str]]:
 def create_app(config: Config, components: Components | None = None, *,
                demo: bool = False) -> Flask:
     """The Flask application of one IdP process."""
+    from idp.web import account as account_web
     from idp.web import audit as audit_web
     from idp.web import errors, health, login, security
     from idp.web import mfa as mfa_web
     from idp.web import oidc as oidc_web
+    from idp.web import reset as reset_web
     from idp.web import saml as saml_web
     from idp.web import sso as sso_web
     from idp.web import sts as sts_web
@@ -229,6 +232,8 @@ def create_app(config: Config, components: Components | None = None, *,
     app.register_blueprint(health.bp)
     app.register_blueprint(login.bp)
     mfa_web.init_app(app)
+    app.register_blueprint(account_web.bp)
+    app.register_blueprint(reset_web.bp)
     # protocol blueprints register here, one line each
     saml_web.init_app(app, comps)
     oidc_web.init_app(app, comps)

@@ -75,6 +75,9 @@ class LdapConfig(Section):
     verify_tls: bool = True
     pool_size: int = Field(4, ge=1, le=64)
     timeout: float = Field(5.0, gt=0, le=60)
+    password_change: Literal["modify_password", "ad_unicode_pwd"] = Field(
+        "modify_password", description="RFC 3062 Password Modify, or Active Directory's "
+        "unicodePwd (needs ldaps:// or start_tls)")
 
     @model_validator(mode="after")
     def _url(self) -> LdapConfig:
@@ -83,6 +86,9 @@ class LdapConfig(Section):
                 raise ValueError(f"`{u}` is not an ldap:// or ldaps:// URL")
         if self.start_tls and any(u.startswith("ldaps://") for u in self.url.split()):
             raise ValueError("start_tls and ldaps:// exclude each other")
+        if self.password_change == "ad_unicode_pwd" and not self.start_tls and any(
+                u.startswith("ldap://") for u in self.url.split()):
+            raise ValueError("password_change `ad_unicode_pwd` needs ldaps:// or start_tls")
         return self
 
 
@@ -100,6 +106,38 @@ class DirectoryConfig(Section):
         return self
 
 
+class PasswordPolicyConfig(Section):
+    """Password rules (NIST SP 800-63B §5.1.1.2); see docs/passwords.md for each default."""
+
+    min_length: int = Field(8, ge=8, le=64, description="Unicode code points; 15 is "
+                            "recommended when the password is the only factor")
+    max_length: int = Field(1024, ge=64, le=1024, description="at least 64 must be allowed")
+    blocklist: bool = Field(True, description="refuse the shipped list of common passwords")
+    blocklist_files: list[Path] = Field([], description="extra lists, one password a line")
+    context_words: list[str] = Field([], description="words refused besides the username, "
+                                     "e-mail, name and the issuer's host name")
+    require_upper: bool = False
+    require_lower: bool = False
+    require_digit: bool = False
+    require_symbol: bool = False
+    max_age_days: int | None = Field(None, ge=1, le=3650,
+                                     description="off by default: NIST advises against it")
+    expiry_warning_days: int = Field(14, ge=0, le=365)
+
+
+class MailConfig(Section):
+    """SMTP for password-reset links (RFC 5321); off when the section is absent."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(25, ge=1, le=65535)
+    sender: str = Field(..., pattern=r"^[^@\s]+@[^@\s]+$")
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+    timeout: float = Field(10.0, gt=0, le=60)
+    resets_per_hour: int = Field(3, ge=1, le=100, description="per address and per client")
+
+
 class KeysConfig(Section):
     dir: Path = Path("keys")
     generate: bool = Field(False, description="create keys on start when none exist")
@@ -110,6 +148,8 @@ class SessionConfig(Section):
     idle_timeout: int = Field(1800, ge=60, le=86400)
     absolute_timeout: int = Field(28800, ge=300, le=7 * 86400)
     secure_cookie: Literal["auto", "always", "never"] = "auto"
+    directory_recheck: int = Field(300, ge=0, le=86400, description="seconds between two "
+                                   "directory checks of a signed-in person (0: every request)")
 
     @model_validator(mode="after")
     def _timeouts(self) -> SessionConfig:
@@ -530,6 +570,8 @@ class Config(Section):
     oidc: OidcConfig = OidcConfig()
     sts: StsConfig = StsConfig()
     mfa: MfaConfig = MfaConfig()
+    passwords: PasswordPolicyConfig = PasswordPolicyConfig()
+    mail: MailConfig | None = None
 
     @property
     def tls(self) -> bool:
@@ -615,6 +657,8 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         "mfa": config.mfa if config.mfa.enrolments_dir is None else config.mfa.model_copy(
             update={"enrolments_dir": rel(config.mfa.enrolments_dir)}),
         "metadata_dirs": [rel(p) for p in config.metadata_dirs],
+        "passwords": config.passwords.model_copy(update={
+            "blocklist_files": [rel(p) for p in config.passwords.blocklist_files]}),
     })
 
 

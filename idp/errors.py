@@ -70,6 +70,30 @@ class AuthenticationFailed(IdpError):
     description = "invalid username or password"
 
 
+class AccountRefused(AuthenticationFailed):
+    """The password was right but the account may not sign in (disabled, locked, expired).
+
+    The person sees the generic message of :class:`AuthenticationFailed`; ``reason``
+    (``AccountDisabled``, ``AccountLocked``, ``PasswordExpired``) goes to the audit trail."""
+
+    def __init__(self, reason: str, *, debug: str = "") -> None:
+        super().__init__(debug=debug or reason)
+        self.reason = reason
+
+
+class PasswordRejected(IdpError):
+    """A new password refused: by the password rules or by the directory (e.g. ppolicy's
+    "password in history").  ``reasons`` are sentences for the person, every one at once."""
+
+    code = "password_rejected"
+    status = 400
+    description = "the new password was refused"
+
+    def __init__(self, reasons: list[str], *, debug: str = "") -> None:
+        super().__init__("; ".join(reasons) or None, debug=debug)
+        self.reasons = reasons
+
+
 class TooManyAttempts(IdpError):
     """Throttled: too many failed attempts for this account or client."""
 

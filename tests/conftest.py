@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.live",
     "tests.fixtures.redis_server",
     "tests.fixtures.slapd",
+    "tests.fixtures.slapd_ppolicy",
 ]

@@ -469,18 +469,18 @@ def test_file_reloads_when_changed(tmp_path: Path) -> None:
     now = [0.0]
     directory = FileDirectory(path, clock=lambda: now[0])
     assert directory.lookup("zoe") is None
-    add_user(path, "zoe", "zoe-password", ["ops"])
+    add_user(path, "zoe", "amber-lantern-9", ["ops"])
     now[0] += 0.5
     assert directory.lookup("zoe") is None, "at most one stat a second"
     now[0] += 1.0
-    assert directory.authenticate("zoe", "zoe-password").groups == ("ops",)
+    assert directory.authenticate("zoe", "amber-lantern-9").groups == ("ops",)
 
 
 def test_file_disabled_user_fails_like_a_wrong_password(tmp_path: Path) -> None:
     path = tmp_path / "users.yaml"
-    path.write_text(yaml.safe_dump({"users": [_user("zoe", "zoe-password", disabled=True)]}))
+    path.write_text(yaml.safe_dump({"users": [_user("zoe", "amber-lantern-9", disabled=True)]}))
     directory = FileDirectory(path)
-    exc = _fails(directory, "zoe", "zoe-password")
+    exc = _fails(directory, "zoe", "amber-lantern-9")
     assert exc.description == AuthenticationFailed().description
     assert directory.lookup("zoe") is None
 
@@ -512,29 +512,29 @@ def test_file_reports_every_problem_at_once(tmp_path: Path) -> None:
 
 def test_file_broken_at_runtime_denies_until_fixed(tmp_path: Path) -> None:
     path = tmp_path / "users.yaml"
-    good = yaml.safe_dump({"users": [_user("zoe", "zoe-password")]})
+    good = yaml.safe_dump({"users": [_user("zoe", "amber-lantern-9")]})
     path.write_text(good)
     directory = FileDirectory(path, clock=_fast_clock())
     path.write_text("users: [")
     with pytest.raises(DirectoryUnavailable):
-        directory.authenticate("zoe", "zoe-password")
+        directory.authenticate("zoe", "amber-lantern-9")
     path.write_text(good + "\n")
-    assert directory.authenticate("zoe", "zoe-password").username == "zoe"
+    assert directory.authenticate("zoe", "amber-lantern-9").username == "zoe"
 
 
 def test_file_old_hash_is_not_rewritten(tmp_path: Path) -> None:
     path = tmp_path / "users.yaml"
-    weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash("zoe-password")
+    weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash("amber-lantern-9")
     path.write_text(yaml.safe_dump({"users": [
         {"username": "zoe", "id": "z", "password_hash": weak}]}))
     before = path.read_bytes()
-    FileDirectory(path).authenticate("zoe", "zoe-password")
+    FileDirectory(path).authenticate("zoe", "amber-lantern-9")
     assert path.read_bytes() == before
 
 
 def test_file_written_atomically_with_mode_0600(tmp_path: Path) -> None:
     path = tmp_path / "users.yaml"
-    user = add_user(path, "zoe", "zoe-password", ["ops", "ops"], "zoe@example.org", "Zoe")
+    user = add_user(path, "zoe", "amber-lantern-9", ["ops", "ops"], "zoe@example.org", "Zoe")
     assert os.stat(path).st_mode & 0o777 == 0o600
     # no temporary file left behind; the (empty, 0600) lock file of the writers stays
     assert sorted(p.name for p in tmp_path.iterdir()) == [".users.yaml.lock", "users.yaml"]
@@ -543,7 +543,7 @@ def test_file_written_atomically_with_mode_0600(tmp_path: Path) -> None:
     assert user.groups == ("ops",)
     assert list_users(path) == [user]
     with pytest.raises(ConfigError, match="already exists"):
-        add_user(path, "zoe", "other")
+        add_user(path, "zoe", "another-amber-lantern")
 
 
 def test_demo_users_file() -> None:
@@ -586,29 +586,29 @@ def test_cli_add_list_passwd(tmp_path: Path) -> None:
     added = runner.invoke(users_cli, ["add", "zoe", "--group", "ops", "--group", "admins",
                                       "--email", "zoe@example.org", "--name", "Zoe Z",
                                       "--password-stdin", "--file", path],
-                          input="zoe-password\n")
+                          input="amber-lantern-9\n")
     assert added.exit_code == 0, added.output
     listed = runner.invoke(users_cli, ["list", "--file", path])
     assert listed.exit_code == 0
     assert "zoe" in listed.output and "ops,admins" in listed.output
-    identity = FileDirectory(Path(path)).authenticate("zoe", "zoe-password")
+    identity = FileDirectory(Path(path)).authenticate("zoe", "amber-lantern-9")
     assert identity.groups == ("ops", "admins") and identity.display_name == "Zoe Z"
 
     changed = runner.invoke(users_cli, ["passwd", "zoe", "--password-stdin", "--file", path],
-                            input="new-password\n")
+                            input="second-amber-lantern\n")
     assert changed.exit_code == 0, changed.output
     directory = FileDirectory(Path(path))
-    _fails(directory, "zoe", "zoe-password")
-    assert directory.authenticate("zoe", "new-password").subject == identity.subject
+    _fails(directory, "zoe", "amber-lantern-9")
+    assert directory.authenticate("zoe", "second-amber-lantern").subject == identity.subject
 
 
 def test_cli_prompts_twice(tmp_path: Path) -> None:
     path = str(tmp_path / "users.yaml")
     result = CliRunner().invoke(users_cli, ["add", "zoe", "--file", path],
-                                input="zoe-password\nzoe-password\n")
+                                input="amber-lantern-9\namber-lantern-9\n")
     assert result.exit_code == 0, result.output
-    assert "zoe-password" not in result.output, "hidden input"
-    assert FileDirectory(Path(path)).authenticate("zoe", "zoe-password").groups == ()
+    assert "amber-lantern-9" not in result.output, "hidden input"
+    assert FileDirectory(Path(path)).authenticate("zoe", "amber-lantern-9").groups == ()
 
 
 def test_cli_uses_the_config_file(tmp_path: Path) -> None:
@@ -617,7 +617,7 @@ def test_cli_uses_the_config_file(tmp_path: Path) -> None:
         "issuer": "https://idp.example.org", "secret_key": "s" * 40,
         "directory": {"type": "file", "file": {"path": "people.yaml"}}}))
     result = CliRunner().invoke(users_cli, ["add", "zoe", "--password-stdin",
-                                            "--config", str(config)], input="pw-zoe\n")
+                                            "--config", str(config)], input="amber-lantern-9\n")
     assert result.exit_code == 0, result.output
     assert [u.username for u in list_users(tmp_path / "people.yaml")] == ["zoe"]
 
@@ -628,9 +628,9 @@ def test_cli_uses_the_config_file(tmp_path: Path) -> None:
                  "must not be empty", id="empty password"),
     pytest.param(["add", "bad\tname", "--password-stdin", "--file", "F"], "pw\n", 1,
                  "invalid username", id="control character in username"),
-    pytest.param(["add", "alice", "--password-stdin", "--file", "F"], "pw\n", 1,
+    pytest.param(["add", "alice", "--password-stdin", "--file", "F"], "amber-lantern-9\n", 1,
                  "already exists", id="duplicate user"),
-    pytest.param(["passwd", "nobody", "--password-stdin", "--file", "F"], "pw\n", 1,
+    pytest.param(["passwd", "nobody", "--password-stdin", "--file", "F"], "amber-lantern-9\n", 1,
                  "no user `nobody`", id="passwd unknown user"),
 ])
 def test_cli_errors(tmp_path: Path, args: list[str], stdin: str, code: int,
@@ -656,7 +656,7 @@ def test_concurrent_cli_adds_all_land(tmp_path: Path) -> None:
                               stderr=subprocess.STDOUT) for i in range(6)]
     for p in procs:
         assert p.stdin is not None
-        p.stdin.write(b"pw-" + b"x" * 12 + b"\n")
+        p.stdin.write(b"amber-lantern-orbit\n")
         p.stdin.close()
     for p in procs:
         assert p.wait(120) == 0, p.stdout.read() if p.stdout else ""

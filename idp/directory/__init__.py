@@ -18,6 +18,23 @@ MAX_PASSWORD = 1024
 
 
 @dataclass(frozen=True)
+class AccountStatus:
+    """What the directory says about the account beyond who it is (after a right password).
+
+    ``must_change``: the password must be changed before anything else (file
+    ``must_change``, ppolicy ``pwdReset``, AD ``pwdLastSet=0``); ``expires_in``: seconds until
+    the password expires, when the directory says (ppolicy's expiry warning);
+    ``grace_logins``: sign-ins left after expiry (ppolicy grace logins); ``changed_at``: when
+    the password was last set (POSIX seconds; the file's ``password_changed_at``), which the
+    login service holds against ``passwords.max_age_days``."""
+
+    must_change: bool = False
+    expires_in: int | None = None
+    grace_logins: int | None = None
+    changed_at: float | None = None
+
+
+@dataclass(frozen=True)
 class Identity:
     """A person as the directory knows them.
 
@@ -31,6 +48,7 @@ class Identity:
     groups: tuple[str, ...] = ()
     attributes: dict[str, str] = field(default_factory=dict)
     dn: str | None = None
+    status: AccountStatus = field(default=AccountStatus(), compare=False)
 
     @property
     def email(self) -> str | None:

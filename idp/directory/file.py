@@ -1,7 +1,9 @@
 """The file directory: users in an admin-owned YAML file, passwords as argon2id hashes.
 
 The file holds ``users:``, a list of mappings with ``username``, ``id`` (the stable subject),
-``password_hash`` (argon2id, RFC 9106), ``groups``, ``email``, ``name`` and ``disabled``.
+``password_hash`` (argon2id, RFC 9106), ``groups``, ``email``, ``name``, ``disabled``,
+``must_change`` (the password must be changed at the next sign-in) and
+``password_changed_at`` (ISO 8601, set whenever this IdP sets a password).
 Usernames match case-insensitively, as LDAP's ``uid`` does (``caseIgnoreMatch``, RFC 4519
 §2.39); the identity carries the file's spelling.  The file is loaded at start and reloaded
 when it changes (one ``stat`` at most once a second).  The
@@ -25,7 +27,8 @@ import time
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +37,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from idp.config import FileDirectoryConfig
-from idp.directory import MAX_PASSWORD, Identity, valid_username
-from idp.errors import AuthenticationFailed, ConfigError, DirectoryUnavailable
+from idp.directory import MAX_PASSWORD, AccountStatus, Identity, valid_username
+from idp.directory.policy import PasswordPolicy, context_words
+from idp.errors import AccountRefused, AuthenticationFailed, ConfigError, DirectoryUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +50,8 @@ HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 """argon2id with OWASP's Password Storage Cheat Sheet parameters (m=19 MiB, t=2, p=1): the
 cost of a verify is paid by one core per login, so p>1 buys nothing on the server."""
 
-_USER_KEYS = {"username", "id", "password_hash", "groups", "email", "name", "disabled"}
+_USER_KEYS = {"username", "id", "password_hash", "groups", "email", "name", "disabled",
+              "must_change", "password_changed_at"}
 
 
 @dataclass(frozen=True)
@@ -60,10 +65,15 @@ class FileUser:
     email: str | None = None
     name: str | None = None
     disabled: bool = False
+    must_change: bool = False
+    password_changed_at: datetime | None = None
 
     def identity(self) -> Identity:
         attributes = {k: v for k, v in (("email", self.email), ("name", self.name)) if v}
-        return Identity(self.username, self.id, self.groups, attributes)
+        changed = self.password_changed_at
+        status = AccountStatus(must_change=self.must_change,
+                               changed_at=changed.timestamp() if changed else None)
+        return Identity(self.username, self.id, self.groups, attributes, status=status)
 
     def to_yaml(self) -> dict[str, Any]:
         out: dict[str, Any] = {"username": self.username, "id": self.id,
@@ -74,6 +84,10 @@ class FileUser:
             out["name"] = self.name
         if self.disabled:
             out["disabled"] = True
+        if self.must_change:
+            out["must_change"] = True
+        if self.password_changed_at is not None:
+            out["password_changed_at"] = self.password_changed_at.isoformat()
         return out
 
 
@@ -107,13 +121,33 @@ def _parse_user(raw: Any, where: str, problems: list[str]) -> FileUser | None:
         groups = []
     email = _optional_str(raw, "email", where, problems)
     name = _optional_str(raw, "name", where, problems)
-    disabled = raw.get("disabled", False)
-    if not isinstance(disabled, bool):
-        problems.append(f"{where}.disabled: must be true or false")
+    flags = {}
+    for key in ("disabled", "must_change"):
+        flags[key] = raw.get(key, False)
+        if not isinstance(flags[key], bool):
+            problems.append(f"{where}.{key}: must be true or false")
+    changed = _timestamp(raw.get("password_changed_at"), f"{where}.password_changed_at",
+                         problems)
     if len(problems) > before:
         return None
     assert isinstance(username, str) and isinstance(subject, str) and isinstance(pw_hash, str)
-    return FileUser(username, subject, pw_hash, tuple(groups), email, name, bool(disabled))
+    return FileUser(username, subject, pw_hash, tuple(groups), email, name,
+                    bool(flags["disabled"]), bool(flags["must_change"]), changed)
+
+
+def _timestamp(value: Any, where: str, problems: list[str]) -> datetime | None:
+    """An ISO 8601 time (YAML may already have read it as one); naive times are UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    if not isinstance(value, datetime):
+        problems.append(f"{where}: must be an ISO 8601 time")
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def parse_users(data: Any, source: str = "users file") -> list[FileUser]:
@@ -207,37 +241,84 @@ def _exclusive(path: Path) -> Iterator[None]:
 
 
 def add_user(path: Path, username: str, password: str, groups: Sequence[str] = (),
-             email: str | None = None, name: str | None = None) -> FileUser:
-    """Add a user with a fresh argon2id hash and a random UUID as subject."""
+             email: str | None = None, name: str | None = None, *,
+             policy: PasswordPolicy | None = None, must_change: bool = False) -> FileUser:
+    """Add a user with a fresh argon2id hash and a random UUID as subject; the password must
+    meet ``policy`` (the default NIST SP 800-63B rules when none is given)."""
     if not valid_username(username):
         raise ConfigError([f"invalid username `{username}`"])
     if any(not g or g != g.strip() for g in groups):
         raise ConfigError(["group names must be non-empty, without surrounding spaces"])
     _check_password(password)
+    (policy or PasswordPolicy()).enforce(password, context_words(username, email, name))
     pw_hash = HASHER.hash(opaque(password))  # slow: outside the lock
     with _exclusive(path):
         users = read_users(path)
         if any(u.username.casefold() == username.casefold() for u in users):
             raise ConfigError([f"user `{username}` already exists"])
         user = FileUser(username, str(uuid.uuid4()), pw_hash, tuple(dict.fromkeys(groups)),
-                        email or None, name or None)
+                        email or None, name or None, must_change=must_change,
+                        password_changed_at=_now())
         write_users(path, [*users, user])
     return user
 
 
-def set_password(path: Path, username: str, password: str) -> FileUser:
-    """Replace a user's password hash."""
+class _NoRules(PasswordPolicy):
+    """For callers that checked the rules themselves (with the person's full context)."""
+
+    def enforce(self, password: str, context: Sequence[str] = ()) -> None:
+        pass
+
+
+_NO_RULES = _NoRules()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def set_password(path: Path, username: str, password: str, *,
+                 policy: PasswordPolicy | None = None, must_change: bool = False) -> FileUser:
+    """Replace a user's password hash (argon2id, the current parameters), after the policy's
+    check; clears ``must_change`` unless asked to set it (an admin's temporary password)."""
     _check_password(password)
+    user = _find(read_users(path), username, path)
+    (policy or PasswordPolicy()).enforce(password,
+                                         context_words(user.username, user.email, user.name))
     pw_hash = HASHER.hash(opaque(password))
+    return _update(path, username, lambda u: replace(
+        u, password_hash=pw_hash, must_change=must_change, password_changed_at=_now()))
+
+
+def set_disabled(path: Path, username: str, disabled: bool) -> FileUser:
+    """``idp users disable|enable``: a disabled user cannot sign in, refresh, or keep a
+    session past the next directory re-check."""
+    return _update(path, username, lambda u: replace(u, disabled=disabled))
+
+
+def remove_user(path: Path, username: str) -> FileUser:
+    """``idp users remove``: delete the entry (the subject ID is never reused)."""
     with _exclusive(path):
         users = read_users(path)
-        for i, user in enumerate(users):
-            if user.username.casefold() == username.casefold():
-                users[i] = FileUser(user.username, user.id, pw_hash, user.groups, user.email,
-                                    user.name, user.disabled)
-                write_users(path, users)
-                return users[i]
+        user = _find(users, username, path)
+        write_users(path, [u for u in users if u is not user])
+    return user
+
+
+def _find(users: Sequence[FileUser], username: str, path: Path) -> FileUser:
+    for user in users:
+        if user.username.casefold() == username.casefold():
+            return user
     raise ConfigError([f"no user `{username}` in {path}"])
+
+
+def _update(path: Path, username: str, change: Callable[[FileUser], FileUser]) -> FileUser:
+    with _exclusive(path):
+        users = read_users(path)
+        user = _find(users, username, path)
+        new = change(user)
+        write_users(path, [new if u is user else u for u in users])
+    return new
 
 
 def list_users(path: Path) -> list[FileUser]:
@@ -254,7 +335,7 @@ class FileDirectory:
         self._hasher = hasher or HASHER
         self._clock = clock
         self._lock = threading.Lock()
-        # Unknown and disabled users are checked against this hash: same cost, same answer.
+        # Unknown users are checked against this hash: same cost, same answer.
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
         self._users: dict[str, FileUser] = {}
         self._stamp: tuple[int, int, int] | None = None
@@ -306,14 +387,41 @@ class FileDirectory:
         if not password or len(password) > MAX_PASSWORD or not valid_username(username):
             raise AuthenticationFailed(debug="empty, over-long or malformed credentials")
         user = self._current().get(username.casefold())
-        if user is None or user.disabled:
+        if user is None:
             self._verify(self._dummy_hash, password)
-            raise AuthenticationFailed(debug=f"unknown or disabled user `{username}`")
+            raise AuthenticationFailed(debug=f"unknown user `{username}`")
         if not self._verify(user.password_hash, password):
             raise AuthenticationFailed(debug=f"wrong password for `{username}`")
+        if user.disabled:
+            raise AccountRefused("AccountDisabled", debug=f"`{username}` is disabled")
         if self._hasher.check_needs_rehash(user.password_hash):
             log.info("the hash of `%s` uses old parameters: `idp users passwd` renews it", username)
         return user.identity()
+
+    def change_password(self, username: str, current: str, new: str) -> None:
+        """Self-service change: ``current`` checked like a sign-in, then a fresh argon2id
+        hash written (RFC 9106); ``must_change`` is cleared.  The caller applied the rules."""
+        identity = self.authenticate(username, current)
+        set_password(self._path, identity.username, new, policy=_NO_RULES)
+        with self._lock:
+            self._checked = float("-inf")  # the next read sees the new hash
+
+    def reset_password(self, username: str, new: str) -> None:
+        """Forgotten-password reset (the link proved the mailbox): a fresh argon2id hash."""
+        set_password(self._path, username, new, policy=_NO_RULES)
+        with self._lock:
+            self._checked = float("-inf")
+
+    def subject_of(self, username: str) -> str | None:
+        """The subject of a user of the file, disabled or not (for revocation)."""
+        user = self._current().get(username.casefold()) if valid_username(username) else None
+        return user.id if user else None
+
+    def find_by_email(self, email: str) -> Identity | None:
+        """The enabled person with that e-mail address (case-insensitive), if exactly one."""
+        found = [u for u in self._current().values()
+                 if u.email and u.email.casefold() == email.casefold() and not u.disabled]
+        return found[0].identity() if len(found) == 1 else None
 
     def _verify(self, pw_hash: str, password: str) -> bool:
         """The prepared password (:func:`opaque`) against the hash; when preparing changed it,

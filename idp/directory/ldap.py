@@ -28,8 +28,14 @@ from ldap3.utils.dn import parse_dn
 
 from idp import metrics
 from idp.config import LdapConfig
-from idp.directory import MAX_PASSWORD, Identity, valid_username
-from idp.errors import AuthenticationFailed, ConfigError, DirectoryUnavailable
+from idp.directory import MAX_PASSWORD, Identity, ldap_state, valid_username
+from idp.errors import (
+    AccountRefused,
+    AuthenticationFailed,
+    ConfigError,
+    DirectoryUnavailable,
+    PasswordRejected,
+)
 
 log = logging.getLogger(__name__)
 
@@ -214,20 +220,28 @@ class LdapDirectory:
                 self._slots.release()
         raise AssertionError("unreachable")
 
-    def _user_bind(self, dn: str, password: str) -> bool:
-        """Simple bind as ``dn`` on a fresh connection (RFC 4513 §5.1.3); closed right after."""
+    def _user_bind(self, dn: str, password: str) -> tuple[bool, str | None,
+                                                         ldap_state.PpolicyResponse]:
+        """Simple bind as ``dn`` on a fresh connection (RFC 4513 §5.1.3); closed right after.
+        Also the refusal's diagnostic message (Active Directory puts the account state there)
+        and the password policy response control (OpenLDAP's expiry warning, grace logins)."""
         conn = self._open(dn, password)
         try:
-            if conn.bind():
-                return True
-            code = conn.result.get("result")
+            ok = conn.bind(controls=[(ldap_state.PPOLICY_CONTROL, False, None)])
+            result = conn.result or {}
         except (LDAPException, OSError) as exc:
             raise _down(f"user bind: {type(exc).__name__}") from exc
         finally:
             _quietly_close(conn)
-        if code in _UNAVAILABLE:
-            raise _down(f"user bind: {conn.result.get('description')}")
-        return False
+        control = (result.get("controls") or {}).get(ldap_state.PPOLICY_CONTROL) or {}
+        value = control.get("value")
+        ppolicy = ldap_state.decode_ppolicy(value if isinstance(value, bytes) else None)
+        if ok:
+            return True, None, ppolicy
+        if result.get("result") in _UNAVAILABLE:
+            raise _down(f"user bind: {result.get('description')}")
+        message = result.get("message")
+        return False, str(message) if message else None, ppolicy
 
     # -- searches ------------------------------------------------------------------------
 
@@ -252,7 +266,7 @@ class LdapDirectory:
         """The one entry whose username attribute equals ``username`` (RFC 4515 escaped)."""
         a = self._attrs
         flt = f"(&{self._user_filter}({a.username}={escape_filter_value(username)}))"
-        wanted = [a.username, a.subject, a.email, a.name]
+        wanted = [a.username, a.subject, a.email, a.name, *ldap_state.STATE_ATTRIBUTES]
         if self._config.group_search is None:
             wanted.append(a.member_of)
         found = self._search(conn, self._config.user_base_dn, flt, SUBTREE, wanted, size_limit=2)
@@ -296,7 +310,8 @@ class LdapDirectory:
             frontier = next_frontier
         return tuple(sorted(names))
 
-    def _identity(self, conn: Connection, entry: _Entry, username: str) -> Identity | None:
+    def _identity(self, conn: Connection, entry: _Entry, username: str,
+                  ppolicy: ldap_state.PpolicyResponse | None = None) -> Identity | None:
         subject = _subject(entry, self._attrs.subject)
         if subject is None:
             log.warning("LDAP entry `%s` has no `%s`: refused", entry.dn, self._attrs.subject)
@@ -304,7 +319,8 @@ class LdapDirectory:
         attributes = {k: v for k, v in (("email", entry.first(self._attrs.email)),
                                          ("name", entry.first(self._attrs.name))) if v}
         return Identity(username=entry.first(self._attrs.username) or username, subject=subject,
-                        groups=self._groups(conn, entry), attributes=attributes, dn=entry.dn)
+                        groups=self._groups(conn, entry), attributes=attributes, dn=entry.dn,
+                        status=ldap_state.status(entry.first, ppolicy))
 
     # -- the Directory protocol ----------------------------------------------------------
 
@@ -321,12 +337,54 @@ class LdapDirectory:
         dn = entry.dn if entry is not None else (
             f"{self._attrs.username}=idp-no-such-user-{secrets.token_hex(8)},"
             f"{self._config.user_base_dn}")
-        if not self._user_bind(dn, password) or entry is None:
+        bound, message, ppolicy = self._user_bind(dn, password)
+        if not bound or entry is None:
+            reason = None
+            if entry is not None:
+                # a locked account's bind is refused whatever the password: the audit says
+                # why, the entry's own state (an administrator's lock is a disabling) first
+                reason = (ldap_state.refusal(entry.first) or ppolicy.error
+                          or ldap_state.reason_from_bind_message(message))
+            if reason is not None:
+                raise AccountRefused(reason, debug=f"`{username}`: {reason} (bind refused)")
             raise AuthenticationFailed(debug=f"bind refused or no single entry for `{username}`")
-        identity = self._service(lambda c: self._identity(c, entry, username))
+        reason = ldap_state.refusal(entry.first)
+        if reason is not None:
+            raise AccountRefused(reason, debug=f"`{username}`: {reason}")
+        identity = self._service(lambda c: self._identity(c, entry, username, ppolicy))
         if identity is None:
             raise AuthenticationFailed(debug=f"`{username}` has no subject attribute")
         return identity
+
+    def change_password(self, username: str, current: str, new: str) -> None:
+        """Bound as the person: Password Modify (RFC 3062 §2) on OpenLDAP, or a ``unicodePwd``
+        delete-and-add on Active Directory (``password_change: ad_unicode_pwd``, LDAPS only;
+        MS-ADTS §3.1.1.3.1.5.2).  The server's refusal (ppolicy's "password is in history",
+        AD's complexity) is a :class:`PasswordRejected` with its own words."""
+        self.authenticate(username, current)
+        entry = self._service(lambda c: self._find_user(c, username))
+        if entry is None:
+            raise AuthenticationFailed(debug=f"`{username}` vanished during a password change")
+        conn = self._open(entry.dn, current)
+        try:
+            conn.read_only = False
+            if not conn.bind():
+                raise AuthenticationFailed(debug=f"bind as `{username}` refused")
+            if self._config.password_change == "ad_unicode_pwd":
+                ok = conn.modify(entry.dn, ad_password_change(current, new))
+            else:
+                ok = conn.extend.standard.modify_password(entry.dn, current, new)
+            result = conn.result
+        except (LDAPException, OSError) as exc:
+            raise _down(f"password change: {type(exc).__name__}") from exc
+        finally:
+            _quietly_close(conn)
+        if not ok:
+            if result.get("result") in _UNAVAILABLE:
+                raise _down(f"password change: {result.get('description')}")
+            said = str(result.get("message") or result.get("description") or "refused")
+            raise PasswordRejected([f"the directory refused the new password: {said}"],
+                                   debug=said)
 
     def lookup(self, username: str) -> Identity | None:
         if not valid_username(username):
@@ -334,7 +392,9 @@ class LdapDirectory:
 
         def op(conn: Connection) -> Identity | None:
             entry = self._find_user(conn, username)
-            return None if entry is None else self._identity(conn, entry, username)
+            if entry is None or ldap_state.refusal(entry.first) is not None:
+                return None  # gone, disabled, locked or expired: no refresh, no session
+            return self._identity(conn, entry, username)
 
         return self._service(op)
 
@@ -353,6 +413,18 @@ class LdapDirectory:
             idle, self._idle = self._idle, []
         for conn in idle:
             _quietly_close(conn)
+
+
+def ad_password_change(current: str, new: str) -> dict[str, list[tuple[str, list[bytes]]]]:
+    """The modify changes of an Active Directory password change by the person
+    (MS-ADTS §3.1.1.3.1.5.2): delete the old ``unicodePwd`` and add the new one, each the
+    password in double quotes, encoded UTF-16LE."""
+    from ldap3 import MODIFY_ADD, MODIFY_DELETE
+
+    def encode(p: str) -> bytes:
+        return f'"{p}"'.encode("utf-16-le")
+
+    return {"unicodePwd": [(MODIFY_DELETE, [encode(current)]), (MODIFY_ADD, [encode(new)])]}
 
 
 def _quietly_close(conn: Any) -> None:

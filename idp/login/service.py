@@ -7,13 +7,16 @@ into a page.  Every outcome is audited (``Login`` with or without ``errorCode``,
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from idp import metrics
 from idp.audit import Auditor, RequestInfo
+from idp.config import PasswordPolicyConfig
 from idp.directory import MAX_PASSWORD, Directory, Identity, valid_username
-from idp.errors import AuthenticationFailed, TooManyAttempts, UnavailableError
+from idp.errors import AccountRefused, AuthenticationFailed, TooManyAttempts, UnavailableError
+from idp.login.account_state import AccountNotice, assess
 from idp.login.sessions import IdpSession, SessionManager
 from idp.login.throttle import Throttle
 
@@ -35,6 +38,7 @@ class LoginOutcome:
     session: IdpSession
     device_token: str
     second_step: str | None = None
+    notice: AccountNotice = field(default_factory=AccountNotice)
 
 
 SecondStep = Callable[[Identity, RequestInfo], str | None]
@@ -47,12 +51,14 @@ class LoginService:
     """Authenticate people against the directory, with throttling and audit."""
 
     def __init__(self, directory: Directory, sessions: SessionManager, throttle: Throttle,
-                 auditor: Auditor, second_step: SecondStep | None = None) -> None:
+                 auditor: Auditor, second_step: SecondStep | None = None,
+                 passwords: PasswordPolicyConfig | None = None) -> None:
         self.directory = directory
         self.sessions = sessions
         self.throttle = throttle
         self.auditor = auditor
         self.second_step = second_step
+        self.passwords = passwords or PasswordPolicyConfig()
 
     def login(self, attempt: LoginAttempt) -> LoginOutcome:
         """Sign a person in, or raise AuthenticationFailed / TooManyAttempts / Unavailable."""
@@ -73,6 +79,11 @@ class LoginService:
             raise
         try:
             identity = self.directory.authenticate(username, attempt.password)
+        except AccountRefused as exc:
+            # counted like a wrong password, so the throttle tells nothing about the password
+            self.throttle.record_failure(username, ip, device)
+            self._audit_failure(shown_user, attempt, exc.reason, exc.debug)
+            raise
         except AuthenticationFailed:
             locked = self.throttle.record_failure(username, ip, device)
             self._audit_failure(shown_user, attempt, "FailedAuthentication")
@@ -87,6 +98,14 @@ class LoginService:
         step = self.second_step(identity, attempt.request) if self.second_step else None
         sess = self.sessions.create(identity, previous_id=attempt.previous_session_id,
                                     pending="mfa" if step == "mfa" else None)
+        notice = assess(identity, self.passwords, time.time())
+        warning = notice.warning()
+        if notice.must_change or warning:
+            if notice.must_change:
+                sess.extra["must_change"] = notice.reason
+            if warning:
+                sess.extra["password_warning"] = warning
+            self.sessions.save(sess)
         token = (attempt.device_token if device is not None and attempt.device_token
                  else self.throttle.issue_device(identity.username))
         metrics.signin("ok")
@@ -94,8 +113,10 @@ class LoginService:
         self.auditor.emit("Login", attempt.request, user=identity.username,
                           event_type="AwsConsoleSignIn",
                           additional={"groups": list(identity.groups), "amr": sess.amr,
-                                      "trustedDevice": device is not None, **extra})
-        return LoginOutcome(sess, token, step)
+                                      "trustedDevice": device is not None, **extra,
+                                      **({"mustChange": notice.reason}
+                                         if notice.must_change else {})})
+        return LoginOutcome(sess, token, step, notice)
 
     def logout(self, sess: IdpSession, request: RequestInfo) -> None:
         self.sessions.destroy(sess.id)
@@ -104,7 +125,9 @@ class LoginService:
     def _audit_failure(self, user: str, attempt: LoginAttempt, code: str,
                        debug: str = "") -> None:
         metrics.signin({"FailedAuthentication": "failed", "TooManyAttempts": "locked",
-                        "InvalidInput": "refused"}.get(code, "unavailable"))
+                        "InvalidInput": "refused", "AccountDisabled": "refused",
+                        "AccountLocked": "refused", "PasswordExpired": "refused"}
+                       .get(code, "unavailable"))
         self.auditor.emit("Login", attempt.request, user=user, event_type="AwsConsoleSignIn",
                           error_code=code, error_message="Failed authentication",
                           additional={"reason": debug} if debug else None)

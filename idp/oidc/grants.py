@@ -20,6 +20,7 @@ from idp.oidc.core import Core, JsonResult, OAuthRequest
 from idp.oidc.errors import OAuthError, invalid_request
 from idp.oidc.state import family_of
 from idp.oidc.tokens import Grant, issue
+from idp.revocation import revoked_after
 
 Handler = Callable[[Core, Client, OAuthRequest], Grant]
 _VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
@@ -52,6 +53,11 @@ def person_now(core: Core, grantee: Grantee, family: str | None = None) -> Grant
     directory gets ``invalid_grant`` (and their refresh family is revoked); an unreachable
     directory gets ``temporarily_unavailable``, and nothing was spent yet (codes and refresh
     tokens are spent only when the new tokens are written, :meth:`OidcState.commit`)."""
+    if revoked_after(core.state.store, (grantee.subject, grantee.username), grantee.auth_time):
+        if family:
+            revoke_family(core, family, core.config.refresh_family_ttl)
+        raise OAuthError("invalid_grant", "the grant was revoked",
+                         debug=f"user `{grantee.username[:64]}` revoked by an administrator")
     try:
         current = core.claims.current(grantee)
     except DirectoryUnavailable as exc:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from idp.revocation import revoked_after
 from idp.store import Store, key
 from idp.sts.errors import err
 
@@ -177,6 +178,12 @@ class CredentialStore:
         if int(data["expires"]) <= now:
             raise err("ExpiredToken", "The security token included in the request is expired",
                       403)
+        federation = data.get("federation") or {}
+        people = [v for k, v in federation.items()  # web identity `sub`, SAML `saml:sub`
+                  if (k == "sub" or k.endswith(":sub")) and isinstance(v, str)]
+        if people and revoked_after(self.store, people, int(data["issued"])):
+            raise err("InvalidClientTokenId", "The security token included in the request is "
+                      "invalid.", 403, debug="the person was revoked")
         revoked = False
         if data.get("role_arn"):
             mark = self.store.get(key("sts-revoke", _role_key(data["role_arn"])))

@@ -34,6 +34,7 @@ from idp.sts.errors import access_denied
 from idp.sts.saml import AWS_ATTR, NS, parse_safely
 from idp.sts.service import RETRY_AFTER, unavailable
 from idp.web import fastpath, security
+from idp.web.admin import revoke_user_response
 from idp.web.context import (
     components,
     current_session,
@@ -232,6 +233,8 @@ def iam() -> Response:
     session = caller.session
     qc = QueryCaller(caller.arn, svc.caller_context(caller, req.source_ip, req.secure),
                      [json.loads(d) for d in (session.session_policies if session else ())])
+    if req.params.get("Action") == "RevokeUser":  # the admin API of `idp users revoke`
+        return revoke_user_response(req.params, qc, caller.arn, info)
     status, body = handle_iam_query(req.params, svc.model, qc, info.request_id)
     action = req.params.get("Action", "IamQuery")[:64]
     svc.auditor.emit(action, info, user=caller.arn,
