@@ -13,8 +13,8 @@ cannot sign anyone in without a password.
 - A scripted login with ``mfa`` goes on to the second step page, which answers for that
   session once with the code of the person's enrolled authenticator, verified by the real
   MFA service (spent, counted and audited as a typed code is); the session is elevated as
-  ``/login/mfa`` elevates it.  This covers a step-up asked later in the same session too
-  (an ``acr_values`` request, a role that requires MFA).
+  ``/login/mfa`` elevates it, so a later ``acr_values`` request or a role that requires MFA
+  is satisfied without another page.
 """
 
 from __future__ import annotations

@@ -20,7 +20,10 @@ from idp.errors import ConfigError
 from idp.testing import IdpServer, KitError
 from idp.testing.config import User
 from idp.testing.oidc_mint import payload
+from tests.client.test_login_live import chromium
 from tests.mfa.test_browser import decide
+
+__all__ = ["chromium"]
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 REFEDS_MFA = "https://refeds.org/profile/mfa"
@@ -30,7 +33,7 @@ CALLBACK = "http://127.0.0.1:8400/callback"
 @pytest.fixture(scope="module")
 def idp() -> Iterator[IdpServer]:
     users = [User(username=name, groups=["operators"], totp_secret=SECRET)
-             for name in ("erin", "gina", "hugo", "ines")]
+             for name in ("erin", "gina", "hugo", "ines", "jade")]
     users += [User(username="frank", groups=["operators"]),
              User(username="dave", groups=["engineering"])]
     with IdpServer(users=users) as server:
@@ -97,6 +100,24 @@ def test_three_scripted_second_steps_within_one_time_step_all_pass(idp: IdpServe
         idp.next_login("hugo", mfa="totp")
         _, code = _code_via_pages(idp)
         assert "mfa" in _id_token(idp, code)["amr"]
+
+
+@pytest.mark.browser
+def test_chromium_takes_operator_on_the_federation_page_after_a_scripted_totp_sign_in(
+        idp: IdpServer, chromium: Any) -> None:
+    """No typing: the login and second step pages answer themselves; the role that requires
+    MFA is offered and its credentials are an MFA session for the decision endpoint."""
+    idp.next_login("jade", mfa="totp")
+    page = chromium.new_page()
+    page.goto(idp.url + "/saml/idp-initiated?sp=urn:amazon:webservices")
+    page.wait_for_url(idp.url + "/federation/saml")
+    page.check('input[value="arn:aws:iam::111122223333:role/Operator"]')
+    page.click("#assume")
+    creds = dict(re.findall(r"export (AWS_\w+)=(\S+)", page.inner_text("#exports")))
+    page.close()
+    boto = BotoCredentials(creds["AWS_ACCESS_KEY_ID"], creds["AWS_SECRET_ACCESS_KEY"],
+                           creds["AWS_SESSION_TOKEN"])
+    assert decide(idp.url, boto, "ec2:TerminateInstances")["decision"] == "Allow"
 
 
 def test_next_login_without_mfa_stays_a_password_sign_in(idp: IdpServer) -> None:
