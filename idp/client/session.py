@@ -33,8 +33,11 @@ handing out fresher ones spares it a second call."""
 
 STEP_UP_ERRORS = ("insufficient_user_authentication",)
 """Refusals that ask for a stronger sign-in (RFC 9470 §3): the client signs in again in the
-browser with ``acr_values`` (the provider's hint, else :data:`STEP_UP_ACR`)."""
-STEP_UP_ACR = "mfa"
+browser with ``acr_values`` = :data:`STEP_UP_ACR`."""
+STEP_UP_ACR = "https://refeds.org/profile/mfa"
+"""The ``acr`` the IdP grants a session with a second factor (the REFEDS MFA profile, listed in
+its discovery document's ``acr_values_supported``): asking for it makes the authorize
+endpoint ask for the second factor (OIDC Core §3.1.2.1)."""
 
 
 class LoginRequired(ClientError):
@@ -148,8 +151,8 @@ class Session:
                                              known if isinstance(known, int) else None)
                 break
             except ClientError as exc:
-                if attempt or not self._step_up_asked(exc) or not interactive \
-                        or self.terminal() is None:
+                if attempt or not self._step_up_asked(exc, role_arn, tokens) \
+                        or not interactive or self.terminal() is None:
                     raise
                 tokens = self.login(acr_values=STEP_UP_ACR)
         write_private(path, {**creds.process_json(), "AssumedRoleArn": creds.assumed_role_arn,
@@ -168,11 +171,26 @@ class Session:
             self.profile.sts_url, role_arn, token, d, name), duration, known, self.notice)
 
     @staticmethod
-    def _step_up_asked(exc: ClientError) -> bool:
+    def _step_up_asked(exc: ClientError, role_arn: str, tokens: dict[str, Any]) -> bool:
         """Whether a refusal asks for a stronger sign-in (the step-up hook): the OAuth
-        ``insufficient_user_authentication`` error (RFC 9470), or an STS refusal naming
-        ``aws:MultiFactorAuthPresent``."""
-        return exc.code in STEP_UP_ERRORS or "MultiFactorAuth" in exc.message
+        ``insufficient_user_authentication`` error (RFC 9470), an STS refusal naming
+        ``aws:MultiFactorAuthPresent``, or ``AccessDenied`` for a role the mapping gives the
+        person while the token says no second factor (``amr`` without ``mfa``, RFC 8176).
+
+        An STS names no condition when a trust policy refuses (AWS answers "Not authorized
+        to perform sts:AssumeRoleWithWebIdentity", and so does this IdP): a mapped role
+        refused to a password-only sign-in is what a role requiring
+        ``aws:MultiFactorAuthPresent`` looks like, and a token that already says MFA is
+        never stepped up again."""
+        from idp.client import oidc
+
+        if exc.code in STEP_UP_ERRORS or "MultiFactorAuth" in exc.message:
+            return True
+        if exc.code != "AccessDenied" or role_arn not in oidc.roles_of(tokens):
+            return False
+        token = str(tokens.get("id_token") or tokens.get("access_token") or "")
+        amr = oidc.claims_of(token).get("amr")
+        return not (isinstance(amr, list) and "mfa" in amr)
 
     def pick_role(self, tokens: dict[str, Any], wanted: str | None) -> str:
         """``--role`` (an ARN or a role name the person maps to), the only role, or a choice

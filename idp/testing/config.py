@@ -29,6 +29,7 @@ from pydantic import Field, ValidationError, model_validator
 from idp.config import (
     Config,
     IamConfig,
+    MfaConfig,
     OidcClientConfig,
     OidcConfig,
     SamlConfig,
@@ -60,6 +61,9 @@ class User(Section):
     email: str | None = None
     name: str | None = None
     disabled: bool = False
+    totp_secret: str | None = Field(
+        None, pattern=r"^[A-Z2-7]{16,128}$",
+        description="base32: an authenticator enrolled through the MFA enrolment store")
 
     @property
     def secret(self) -> str:
@@ -100,8 +104,10 @@ class SamlSp(Section):
 
 
 class KitConfig(Section):
-    """What one kit IdP knows.  ``users`` ``None`` means the demo's alice, bob and carol;
-    ``demo`` adds the demo IAM fixtures (when ``iam`` is empty) and the demo OIDC clients."""
+    """What one kit IdP knows.  ``users`` ``None`` means the demo's people (alice, bob, carol,
+    and dave with the demo's authenticator); ``demo`` adds the demo IAM fixtures (when ``iam``
+    is empty) and the demo OIDC clients.  ``mfa`` is the YAML config's ``mfa:`` section; its
+    enrolments folder defaults to one of the server's own."""
 
     users: list[User] | None = None
     saml_sps: list[SamlSp] = []
@@ -110,6 +116,7 @@ class KitConfig(Section):
     saml: SamlConfig = SamlConfig()
     oidc: OidcConfig = OidcConfig()
     sts: StsConfig = StsConfig()
+    mfa: MfaConfig = MfaConfig()
     demo: bool = True
 
 
@@ -178,6 +185,8 @@ def materialise(kit: KitConfig, folder: Path, *, issuer: str, store_url: str,
         "saml": saml,
         "oidc": oidc,
         "sts": kit.sts.model_dump(mode="json"),
+        "mfa": {**kit.mfa.model_dump(mode="json", exclude_unset=True),
+                "enrolments_dir": str(kit.mfa.enrolments_dir or folder / "mfa")},
     }
     return Materialised(parse_config(data, env={}), users_file, passwords)
 

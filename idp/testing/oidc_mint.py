@@ -42,16 +42,19 @@ def client_of(core: Core, client_id: str) -> Client:
     return client
 
 
-def grantee_of(comps: Components, username: str) -> Grantee:
+def grantee_of(comps: Components, username: str, *, mfa: bool = False) -> Grantee:
+    """The person as a session shows them: ``amr`` ``pwd``, with ``otp`` and ``mfa`` after an
+    authenticator code (RFC 8176 §2), which makes ``acr`` REFEDS MFA."""
     identity = comps.directory.lookup(username)
     if identity is None:
         raise KitError(f"no user `{username}` in the kit's directory")
     return Grantee(identity.username, identity.subject, list(identity.groups),
-                   dict(identity.attributes), int(time.time()), ["pwd"], "")
+                   dict(identity.attributes), int(time.time()),
+                   ["pwd", "otp", "mfa"] if mfa else ["pwd"], "")
 
 
 def grant(comps: Components, client_id: str, user: str | None, scopes: list[str] | None,
-          nonce: str | None) -> Grant:
+          nonce: str | None, *, mfa: bool = False) -> Grant:
     core = oidc_core(comps)
     client = client_of(core, client_id)
     allowed = client.config.scopes
@@ -59,7 +62,7 @@ def grant(comps: Components, client_id: str, user: str | None, scopes: list[str]
     refused = [s for s in wanted if s not in allowed]
     if refused:
         raise KitError(f"client `{client_id}` may not ask for scope `{refused[0]}`")
-    grantee = grantee_of(comps, user) if user is not None else None
+    grantee = grantee_of(comps, user, mfa=mfa) if user is not None else None
     return Grant(client, wanted, grantee, nonce)
 
 
@@ -82,10 +85,10 @@ def merged(claims: dict[str, Any], overrides: Mapping[str, Any] | None) -> dict[
 
 def id_token(comps: Components, client_id: str, user: str, *,
              claims: Mapping[str, Any] | None = None, scopes: list[str] | None = None,
-             nonce: str | None = None) -> str:
+             nonce: str | None = None, mfa: bool = False) -> str:
     """An ID token (OIDC Core §2, §3.1.3.6) for ``user`` at ``client_id``."""
     core = oidc_core(comps)
-    g = grant(comps, client_id, user, scopes, nonce)
+    g = grant(comps, client_id, user, scopes, nonce, mfa=mfa)
     if "openid" not in g.scopes:
         raise KitError("an ID token needs the `openid` scope")
     at, _ = issue_access_token(core, g)

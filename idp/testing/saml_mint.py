@@ -68,9 +68,10 @@ def saml_idp(comps: Components) -> SamlIdp:
     return idp
 
 
-def person_session(comps: Components, username: str, *, now: float | None = None
-                   ) -> IdpSession:
-    """A session for ``username`` as a login would open it (held in memory, not stored)."""
+def person_session(comps: Components, username: str, *, now: float | None = None,
+                   mfa: bool = False) -> IdpSession:
+    """A session for ``username`` as a login would open it (held in memory, not stored);
+    ``mfa``: with an authenticator code at the same instant (``amr`` ``otp``, ``mfa``)."""
     identity = comps.directory.lookup(username)
     if identity is None:
         raise KitError(f"no user `{username}` in the kit's directory")
@@ -78,12 +79,14 @@ def person_session(comps: Components, username: str, *, now: float | None = None
     return IdpSession(id=new_id(32), username=identity.username, subject=identity.subject,
                       groups=list(identity.groups), attributes=dict(identity.attributes),
                       auth_time=t, expires_at=t + comps.config.session.absolute_timeout,
-                      last_seen=t)
+                      last_seen=t, amr=["pwd", "otp", "mfa"] if mfa else ["pwd"],
+                      mfa_time=t if mfa else None)
 
 
 def prepare(comps: Components, sp: str, user: str, *, in_response_to: str | None = None,
             name_id_format: str | None = None, acs_url: str | None = None,
-            relay_state: str | None = None, **overrides: Any) -> tuple[Minted, str | None]:
+            relay_state: str | None = None, mfa: bool = False, **overrides: Any
+            ) -> tuple[Minted, str | None]:
     """The assertion data for ``user`` at ``sp``, with ``overrides`` applied."""
     idp = saml_idp(comps)
     service = idp.sps.get(sp)
@@ -99,7 +102,8 @@ def prepare(comps: Components, sp: str, user: str, *, in_response_to: str | None
                             idp.options(service).name_id_format)
     pending = {"acs": acs, "request_id": in_response_to, "relay": relay_state}
     now = overrides.get("now")
-    sess = person_session(comps, user, now=now if isinstance(now, int | float) else None)
+    sess = person_session(comps, user, now=now if isinstance(now, int | float) else None,
+                          mfa=mfa)
     data, _, _ = assertion_data(idp, service, pending, fmt, sess)
     destination = str(overrides.pop("destination", acs))
     data = dataclasses.replace(data, **overrides)

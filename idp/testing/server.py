@@ -28,13 +28,13 @@ from idp.app import Components, build_components, create_app
 from idp.audit import Auditor, MemorySink
 from idp.directory.file import FileDirectory
 from idp.login.csrf import CSRF_COOKIE, csrf_token, new_binding
-from idp.testing import oidc_mint, oidc_presets, saml_mint, saml_presets, sts_mint
+from idp.testing import kit_mfa, oidc_mint, oidc_presets, saml_mint, saml_presets, sts_mint
 from idp.testing.config import KIT_HASHER, KitConfig, kit_config, materialise
 from idp.testing.errors import KitError
 from idp.testing.mount import Mount
 from idp.testing.recording import RecordedRequest, Recorder
 from idp.testing.serving import QuietHandler
-from idp.web.kit_login import Consent, LoginScript, ScriptedLogin, install
+from idp.web.kit_login import Consent, LoginScript, ScriptedLogin, SecondFactor, install
 
 _ISSUER_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 _KEYS_LOCK = threading.Lock()
@@ -91,7 +91,7 @@ class IdpServer:
         self._tmp: Path | None = None
         self._revoked: list[str] = []
         self._any_user = any_user
-        self._script = LoginScript(any_user=any_user)
+        self._script = LoginScript(any_user=any_user, codes=self._codes)
         self._recorder: Recorder | None = None
 
     # -- life -------------------------------------------------------------------------------
@@ -142,6 +142,7 @@ class IdpServer:
         comps = build_components(mat.config, demo=self.kit.demo, auditor=Auditor(self.audit),
                                  directory=directory)
         self._components = comps
+        kit_mfa.enrol(comps, self.kit)
         self._app = create_app(mat.config, comps, demo=self.kit.demo)
 
     def wsgi(self, app: Flask) -> Any:
@@ -226,9 +227,13 @@ class IdpServer:
         return self.components.keys.active("RS256").cert_pem
 
     # -- headless helpers -------------------------------------------------------------------
-    def login(self, user: str, *, session: Session | None = None) -> Session:
+    def login(self, user: str, *, session: Session | None = None,
+              mfa: SecondFactor | None = None) -> Session:
         """A ``requests.Session`` signed in at the IdP: the real login form POST over HTTP,
-        with the person's password (its CSRF token computed for a cookie set here)."""
+        with the person's password (its CSRF token computed for a cookie set here);
+        ``mfa="totp"`` then answers the second step page with the enrolled authenticator's
+        code (a person with a factor is asked for it at sign-in under ``mfa.sign_in:
+        enrolled``, the default; others step up)."""
         if user not in self.passwords:
             raise KitError(f"no password known for `{user}` (not a kit user)")
         s = session or Session()
@@ -240,17 +245,40 @@ class IdpServer:
             allow_redirects=False, timeout=10)
         if resp.status_code != 303:
             raise KitError(f"login of `{user}` refused ({resp.status_code})")
+        if mfa is not None:
+            token = csrf_token(self.components.secret, binding)
+            for code in kit_mfa.codes(self.components, user):
+                resp = s.post(self.url + "/login/mfa", data={
+                    "method": "totp", "code": code, "csrf_token": token, "next": "/account"},
+                    allow_redirects=False, timeout=10)
+                if resp.status_code == 303:
+                    break
+            else:
+                raise KitError(f"second step of `{user}` refused ({resp.status_code})")
         return s
 
     # -- scripted browser steps -------------------------------------------------------------
-    def next_login(self, user: str, *, consent: Consent = "allow") -> None:
+    def _codes(self, user: str) -> list[str]:
+        return kit_mfa.codes(self.components, user)
+
+    def next_login(self, user: str, *, consent: Consent = "allow",
+                   mfa: SecondFactor | None = None) -> None:
         """The next visit to the login page signs ``user`` in without typing, and the next
-        OIDC consent page of that session answers ``consent`` (``allow`` or ``deny``)."""
+        OIDC consent page of that session answers ``consent`` (``allow`` or ``deny``).
+
+        ``mfa="totp"``: the second step page (``/login/mfa``) then completes by itself with
+        a code computed from the person's enrolled authenticator, verified by the real MFA
+        service, so the session says MFA (``amr`` ``otp``/``mfa``, REFEDS MFA); without it
+        the scripted sign-in is the password alone, and a step-up page is left to the test."""
         if consent not in ("allow", "deny"):
             raise KitError(f"consent must be `allow` or `deny`, not `{consent}`")
+        if mfa not in (None, "totp"):
+            raise KitError(f"mfa must be `totp` or None, not `{mfa}`")
         if self.components.directory.lookup(user) is None:
             raise KitError(f"no user `{user}` in the kit's directory")
-        self._script.push(ScriptedLogin(user, consent))
+        if mfa is not None:
+            kit_mfa.totp_secret(self.components, user)  # refused now, not in the page
+        self._script.push(ScriptedLogin(user, consent, mfa))
 
     @property
     def any_user(self) -> bool:
@@ -279,27 +307,29 @@ class IdpServer:
     def saml_response(self, sp: str, user: str, *, relay_state: str | None = None,
                       in_response_to: str | None = None, name_id_format: str | None = None,
                       acs_url: str | None = None, preset: str | None = None,
-                      **overrides: Any) -> saml_mint.SamlPost:
+                      mfa: bool = False, **overrides: Any) -> saml_mint.SamlPost:
         """A signed SAMLResponse for ``user`` at ``sp`` (an entity ID), ready to POST to its
         ACS; ``overrides`` replace assertion fields (``audience``, ``recipient``, ``now``,
         ``lifetime``, ``attributes``…) or the Response ``destination``; ``preset`` names a
-        failure preset (:data:`idp.testing.saml_presets.PRESETS`)."""
+        failure preset (:data:`idp.testing.saml_presets.PRESETS`); ``mfa``: a session with a
+        second factor (``AuthnContextClassRef`` REFEDS MFA, ``AuthnInstant`` at the factor)."""
         minted, relay = saml_mint.prepare(
             self.components, sp, user, in_response_to=in_response_to,
             name_id_format=name_id_format, acs_url=acs_url, relay_state=relay_state,
-            **overrides)
+            mfa=mfa, **overrides)
         if preset is None:
             return saml_mint.post(minted, saml_mint.sign(minted), relay)
         return saml_mint.post(minted, saml_presets.apply(preset, minted), relay)
 
     def id_token(self, client: str, user: str, *, claims: Mapping[str, Any] | None = None,
                  scopes: list[str] | None = None, nonce: str | None = None,
-                 preset: str | None = None) -> str:
+                 preset: str | None = None, mfa: bool = False) -> str:
         """An ID token for ``user`` at ``client``; ``claims`` are merged in (``None``
         removes one); ``preset`` names an OIDC failure preset
-        (:data:`idp.testing.oidc_presets.PRESETS`)."""
+        (:data:`idp.testing.oidc_presets.PRESETS`); ``mfa``: a session with an authenticator
+        code (``amr`` ``pwd``/``otp``/``mfa``, ``acr`` REFEDS MFA)."""
         token = oidc_mint.id_token(self.components, client, user, claims=claims,
-                                   scopes=scopes, nonce=nonce)
+                                   scopes=scopes, nonce=nonce, mfa=mfa)
         if preset is None:
             return token
         return oidc_presets.apply(preset, self.components, token)
@@ -312,10 +342,13 @@ class IdpServer:
                                       scopes=scopes)
 
     def sts_credentials(self, user: str, role: str, *, policy: str | None = None,
-                        duration: int | None = None, preset: str | None = None
-                        ) -> sts_mint.Credentials:
+                        duration: int | None = None, preset: str | None = None,
+                        mfa: bool | None = None) -> sts_mint.Credentials:
         """Temporary credentials for ``user`` in ``role`` (a name or an ARN) from this IdP's
         STS (``AssumeRoleWithSAML`` over HTTP); ``policy`` is a session policy (JSON).
+        ``mfa``: the assertion says REFEDS MFA, so the session has
+        ``aws:MultiFactorAuthPresent`` (default: when the person has an enrolled factor, as
+        their sign-in would).
         ``preset``: ``expired`` (issued by the STS an hour ago) or ``revoked`` (every session
         of the role issued until now, and in the next second, is revoked until ``reset()``)."""
         comps = self.components
@@ -323,7 +356,10 @@ class IdpServer:
             return sts_mint.expired(comps, user, role, policy)
         if preset not in (None, "revoked"):
             raise KitError(f"unknown STS preset `{preset}` (expired, revoked)")
-        params = sts_mint.assume_params(comps, user, role, policy=policy, duration=duration)
+        if mfa is None:
+            mfa = kit_mfa.has_factor(comps, user)
+        params = sts_mint.assume_params(comps, user, role, policy=policy, duration=duration,
+                                        mfa=mfa)
         resp = requests.post(self.sts_url, data=params, timeout=10)
         creds = sts_mint.parse_result(resp.status_code, resp.content)
         if preset == "revoked":

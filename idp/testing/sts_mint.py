@@ -63,11 +63,13 @@ def role_arn(comps: Components, role: str) -> str:
 
 
 def assume_params(comps: Components, user: str, role: str, *, policy: str | None,
-                  duration: int | None, now: float | None = None) -> dict[str, str]:
-    """The ``AssumeRoleWithSAML`` parameters for ``user`` taking ``role``."""
+                  duration: int | None, now: float | None = None, mfa: bool = False
+                  ) -> dict[str, str]:
+    """The ``AssumeRoleWithSAML`` parameters for ``user`` taking ``role`` (``mfa``: the
+    assertion says REFEDS MFA, which this IdP's STS reads as ``aws:MultiFactorAuthPresent``)."""
     arn = role_arn(comps, role)
     overrides: dict[str, Any] = {} if now is None else {"now": now}
-    minted, _ = saml_mint.prepare(comps, AWS_ENTITY_ID, user, **overrides)
+    minted, _ = saml_mint.prepare(comps, AWS_ENTITY_ID, user, mfa=mfa, **overrides)
     pairs = dict(saml_mint.roles_in(minted.data))
     if arn not in pairs:
         given = ", ".join(sorted(pairs)) or "none"
