@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
 import requests
 
 from tests.fixtures.live import LiveIdp
@@ -128,3 +129,28 @@ def test_saml_service_providers_offer_idp_initiated_sign_in(world: World) -> Non
         r = browser.get(f"{idp.url}/saml/idp-initiated",
                         params={"sp": "urn:amazon:webservices"}, timeout=10)
         assert r.status_code == 200 and 'name="SAMLResponse"' in r.text
+
+
+def test_revoking_an_unknown_client_changes_nothing(world: World) -> None:  # noqa: F811
+    with _start(world, world.config(["engineering"]), store=world.store) as idp:
+        browser = requests.Session()
+        _, tokens, _ = rp.code_flow(idp.url, "demo-cli", CLI, user="carol", browser=browser)
+        r = browser.post(f"{idp.url}/account/applications/revoke",
+                         data={"client_id": "no-such-client",
+                               "csrf_token": _csrf(browser, idp.url)},
+                         allow_redirects=False, timeout=10)
+        assert r.status_code == 303
+        assert 'id="client-demo-cli"' in browser.get(f"{idp.url}/account", timeout=10).text
+        assert refresh(idp.url, tokens["refresh_token"]).status_code == 200
+        assert not [e for e in idp.audit.records if e["eventName"] == "RevokeApplication"]
+
+
+@pytest.mark.parametrize("path", [
+    pytest.param("/account/applications/revoke", id="revoke-application"),
+    pytest.param("/account/sessions/sign-out-others", id="sign-out-others"),
+])
+def test_console_posts_without_a_session_go_to_the_login_page(demo_idp: LiveIdp,
+                                                               path: str) -> None:
+    r = requests.post(f"{demo_idp.url}{path}", data={"client_id": "demo-cli"},
+                      allow_redirects=False, timeout=10)
+    assert r.status_code in (302, 303) and "/login" in r.headers["Location"]
