@@ -211,6 +211,7 @@ def create_app(config: Config, components: Components | None = None, *,
     from idp.web import saml as saml_web
     from idp.web import sso as sso_web
     from idp.web import sts as sts_web
+    from idp.web.account_console import bp as account_console_bp
 
     comps = components or build_components(config, demo=demo)
     app = Flask("idp.web", static_folder="static", template_folder="templates")
@@ -233,6 +234,7 @@ def create_app(config: Config, components: Components | None = None, *,
     app.register_blueprint(login.bp)
     mfa_web.init_app(app)
     app.register_blueprint(account_web.bp)
+    app.register_blueprint(account_console_bp)
     app.register_blueprint(reset_web.bp)
     # protocol blueprints register here, one line each
     saml_web.init_app(app, comps)

@@ -78,6 +78,9 @@ class LdapConfig(Section):
     password_change: Literal["modify_password", "ad_unicode_pwd"] = Field(
         "modify_password", description="RFC 3062 Password Modify, or Active Directory's "
         "unicodePwd (needs ldaps:// or start_tls)")
+    password_reset: bool = Field(
+        False, description="forgot password sets the new password with the service account "
+        "(it must be allowed to write passwords)")
 
     @model_validator(mode="after")
     def _url(self) -> LdapConfig:

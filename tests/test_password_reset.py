@@ -20,6 +20,7 @@ from idp.audit import MemorySink
 from idp.demo import USERS_FILE
 from idp.directory.file import FileDirectory
 from tests.fixtures.servers import free_port
+from tests.fixtures.slapd import SLAPD_CONF, Slapd, running_slapd
 from tests.helpers import config, csrf, login, make_app
 
 
@@ -130,3 +131,80 @@ def test_forgot_password_is_off_without_mail(tmp_path: Path, demo_keys_dir: Path
     app, comps, _ = make_app(config(tmp_path, demo_keys_dir))
     assert app.test_client().get("/account/forgot").status_code == 404
     comps.close()
+
+
+# -- LDAP, where the service account may write passwords -----------------------------------
+
+_WRITER_ACL = """access to attrs=userPassword
+    by dn.exact="{service}" write
+    by anonymous auth
+    by * none"""
+
+
+@pytest.fixture
+def writable_slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
+    """A slapd of its own whose service account may write ``userPassword`` (the reset
+    changes passwords: the shared slapd fixtures stay untouched)."""
+    old = "access to attrs=userPassword\n    by anonymous auth\n    by * none"
+    assert old in SLAPD_CONF
+    with running_slapd(tmp_path_factory.mktemp("slapd-writer"),
+                       conf_template=SLAPD_CONF.replace(old, _WRITER_ACL)) as server:
+        yield server
+
+
+def _ldap_app(tmp_path: Path, keys: Path, slapd: Slapd, port: int,
+              reset: bool) -> tuple[Flask, Any]:
+    ldap = slapd.ldap_config(password_reset=reset).model_dump(mode="json", exclude_none=True)
+    cfg = config(tmp_path, keys, directory={"type": "ldap", "ldap": ldap},
+                 mail={"host": "127.0.0.1", "port": port, "sender": "idp@example.org"})
+    app, comps, _ = make_app(cfg)
+    return app, comps
+
+
+def test_ldap_reset_by_the_service_account_with_password_modify_then_sign_in(
+        writable_slapd: Slapd, tmp_path: Path, demo_keys_dir: Path,
+        inbox: tuple[Inbox, int]) -> None:
+    app, comps = _ldap_app(tmp_path, demo_keys_dir, writable_slapd, inbox[1], reset=True)
+    try:
+        c = app.test_client()
+        _ask(c, "carol@example.org")
+        assert len(inbox[0].messages) == 1 and inbox[0].messages[0]["To"] == "carol@example.org"
+        link = inbox[0].link()
+        r = _reset(c, link, "quiet-harbour-violet")
+        assert r.status_code == 200 and "Your password was changed" in r.get_data(as_text=True)
+        again = c.get(link)
+        assert again.status_code == 400 and "expired or was already used" in again.get_data(
+            as_text=True), "the link works once"
+        assert login(app.test_client(), "carol", "carol-password").status_code == 401
+        assert login(app.test_client(), "carol", "quiet-harbour-violet").status_code == 303
+    finally:
+        comps.close()
+
+
+def test_ldap_reset_is_off_unless_the_config_allows_it(
+        writable_slapd: Slapd, tmp_path: Path, demo_keys_dir: Path,
+        inbox: tuple[Inbox, int]) -> None:
+    app, comps = _ldap_app(tmp_path, demo_keys_dir, writable_slapd, inbox[1], reset=False)
+    try:
+        assert app.test_client().get("/account/forgot").status_code == 404
+        assert comps.directory.can_reset is False
+    finally:
+        comps.close()
+
+
+def test_ldap_reset_refused_by_the_server_is_shown_in_words(
+        slapd: Slapd, tmp_path: Path, demo_keys_dir: Path, inbox: tuple[Inbox, int]) -> None:
+    """The shared slapd lets its service account only read: the reset is refused by the
+    server (insufficient access), nothing changes and the link still works."""
+    app, comps = _ldap_app(tmp_path, demo_keys_dir, slapd, inbox[1], reset=True)
+    try:
+        c = app.test_client()
+        _ask(c, "dave@example.org")
+        link = inbox[0].link()
+        r = _reset(c, link, "quiet-harbour-violet")
+        assert r.status_code == 400
+        assert "directory refused the new password" in r.get_data(as_text=True).lower()
+        assert login(app.test_client(), "dave", "quiet-harbour-violet").status_code == 401
+        assert c.get(link).status_code == 200, "a refused reset does not spend the link"
+    finally:
+        comps.close()

@@ -101,3 +101,44 @@ def test_saved_session_reads_back_with_every_field(manager: SessionManager) -> N
     again = manager.get(sess.id)
     assert again == sess
     assert set(sess.to_json()) == {f.name for f in fields(IdpSession)} - {"id"}
+
+
+BOB = Identity("bob", "sub-2", (), {})
+
+
+def test_person_index_lists_live_sessions_newest_first_with_user_agent(
+        manager: SessionManager, clock: Clock) -> None:
+    first = manager.create(ALICE, user_agent="Laptop/1.0")
+    clock.now += 5
+    second = manager.create(ALICE, user_agent="Phone/2.0")
+    manager.create(BOB)
+    listed = manager.of_person("alice")
+    assert [h for h, _ in listed] == [manager.hash_of(second.id), manager.hash_of(first.id)]
+    assert [s.extra["ua"] for _, s in listed] == ["Phone/2.0", "Laptop/1.0"]
+    assert all(first.id not in str(v) for v in manager.store._data.values())  # type: ignore[attr-defined]
+
+
+def test_person_index_drops_ended_and_idle_sessions(manager: SessionManager,
+                                                    clock: Clock) -> None:
+    gone = manager.create(ALICE)
+    manager.destroy(gone.id)
+    idle = manager.create(ALICE)
+    clock.now += 601
+    live = manager.create(ALICE)
+    assert [h for h, _ in manager.of_person("alice")] == [manager.hash_of(live.id)]
+    assert idle.id != live.id
+
+
+def test_end_others_keeps_this_session_and_spares_other_people(manager: SessionManager) -> None:
+    mine, other = manager.create(ALICE), manager.create(ALICE)
+    bobs = manager.create(BOB)
+    assert manager.end_others(mine) == 1
+    assert manager.get(other.id) is None
+    assert manager.get(mine.id) is not None and manager.get(bobs.id) is not None
+    assert [h for h, _ in manager.of_person("alice")] == [manager.hash_of(mine.id)]
+
+
+def test_elevated_session_replaces_the_pending_one_in_the_list(manager: SessionManager) -> None:
+    pending = manager.create(ALICE, pending="mfa")
+    elevated = manager.elevate(pending, "otp", 1)
+    assert [h for h, _ in manager.of_person("alice")] == [manager.hash_of(elevated.id)]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from ldap3 import BASE, NONE, SIMPLE, SUBTREE, SYNC, Connection, Server, Tls
+from ldap3 import BASE, MODIFY_REPLACE, NONE, SIMPLE, SUBTREE, SYNC, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.dn import parse_dn
 
@@ -382,6 +382,67 @@ class LdapDirectory:
         if not ok:
             if result.get("result") in _UNAVAILABLE:
                 raise _down(f"password change: {result.get('description')}")
+            said = str(result.get("message") or result.get("description") or "refused")
+            raise PasswordRejected([f"the directory refused the new password: {said}"],
+                                   debug=said)
+
+    @property
+    def can_reset(self) -> bool:
+        """Whether forgot password may set passwords here (``password_reset``)."""
+        return self._config.password_reset
+
+    def find_by_email(self, email: str) -> Identity | None:
+        """The one person whose e-mail attribute is ``email`` (RFC 4515 escaped) and who may
+        sign in, for forgot password; ``None`` otherwise."""
+        if not email or len(email) > 256:
+            return None
+        a = self._attrs
+        flt = f"(&{self._user_filter}({a.email}={escape_filter_value(email)}))"
+        wanted = [a.username, a.subject, a.email, a.name, *ldap_state.STATE_ATTRIBUTES]
+        if self._config.group_search is None:
+            wanted.append(a.member_of)
+
+        def op(conn: Connection) -> Identity | None:
+            found = self._search(conn, self._config.user_base_dn, flt, SUBTREE, wanted,
+                                 size_limit=2)
+            if len(found) != 1 or ldap_state.refusal(found[0].first) is not None:
+                return None
+            username = found[0].first(a.username)
+            if username is None or not valid_username(username):
+                return None
+            return self._identity(conn, found[0], username)
+
+        return self._service(op)
+
+    def reset_password(self, username: str, new: str) -> None:
+        """Set a forgotten password with the service account: Password Modify without the
+        old password (RFC 3062 §2: the server may allow it to a privileged identity), or a
+        replace of ``unicodePwd`` on Active Directory (MS-ADTS §3.1.1.3.1.5.2, an
+        administrative reset).  The server's refusal is a :class:`PasswordRejected`."""
+        if not self._config.password_reset:
+            raise PasswordRejected(["this directory does not take password resets"])
+        entry = self._service(lambda c: self._find_user(c, username))
+        if entry is None:
+            raise PasswordRejected(["this link has expired or was already used"],
+                                   debug=f"`{username}` vanished before the reset")
+        conn = self._open(self._config.bind_dn, self._config.bind_password)
+        try:
+            conn.read_only = False
+            if not conn.bind():
+                raise _down(f"service bind for a reset: {conn.result.get('description')}")
+            if self._config.password_change == "ad_unicode_pwd":
+                value = f'"{new}"'.encode("utf-16-le")
+                ok = conn.modify(entry.dn, {"unicodePwd": [(MODIFY_REPLACE, [value])]})
+            else:
+                ok = conn.extend.standard.modify_password(entry.dn, None, new)
+            result = conn.result
+        except (LDAPException, OSError) as exc:
+            raise _down(f"password reset: {type(exc).__name__}") from exc
+        finally:
+            _quietly_close(conn)
+        if not ok:
+            if result.get("result") in _UNAVAILABLE:
+                raise _down(f"password reset: {result.get('description')}")
             said = str(result.get("message") or result.get("description") or "refused")
             raise PasswordRejected([f"the directory refused the new password: {said}"],
                                    debug=said)

@@ -5,8 +5,9 @@ OWASP Forgot Password Cheat Sheet) and is rate limited per address and per clien
 The link carries a random token (256 bits); the store keeps only its SHA-256 under
 ``idp:pwreset:<hash>`` with a 15-minute TTL, consumed atomically (GETDEL) when the new
 password is set, after the password rules passed, so a refused password does not spend it.
-Directories that can take the reset: the file directory (``reset_password``); others are
-refused by the caller's check (:func:`supported`).
+Directories that can take the reset: the file directory, and LDAP when its service account
+may write passwords (``directory.ldap.password_reset``); others are refused by the caller's
+check (:func:`supported`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from idp.audit import Auditor, RequestInfo
 from idp.config import MailConfig
 from idp.directory import Directory, Identity
 from idp.directory.policy import PasswordPolicy, context_words
-from idp.errors import PasswordRejected
+from idp.errors import PasswordRejected, UnavailableError
 from idp.store import Store, key, new_id
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,13 @@ class Resettable(Protocol):
     def reset_password(self, username: str, new: str) -> None: ...
 
 
+def _allowed(directory: Directory) -> bool:
+    """An LDAP directory takes resets only when configured to (``can_reset``)."""
+    return bool(getattr(directory, "can_reset", True))
+
+
 def supported(directory: Directory) -> bool:
-    return isinstance(directory, Resettable)
+    return isinstance(directory, Resettable) and _allowed(directory)
 
 
 def _token_key(token: str) -> str:
@@ -67,7 +73,8 @@ class PasswordReset:
         limited = self._over_limit(f"ip:{request.source_ip}") | self._over_limit(
             f"mail:{email.casefold()}")
         person = None
-        if not limited and isinstance(self.directory, Resettable) and "@" in email:
+        if not limited and isinstance(self.directory, Resettable) and \
+                _allowed(self.directory) and "@" in email:
             person = self.directory.find_by_email(email)
         outcome = "RateLimited" if limited else ("Sent" if person else "UnknownAddress")
         self.auditor.emit("ForgotPassword", request, user=person.username if person else None,
@@ -106,7 +113,8 @@ class PasswordReset:
     def complete(self, token: str, new: str, confirm: str, request: RequestInfo) -> str:
         """Set the new password; the link is spent only once the rules passed."""
         username = self.username_for(token)
-        if username is None or not isinstance(self.directory, Resettable):
+        if username is None or not isinstance(self.directory, Resettable) or \
+                not _allowed(self.directory):
             raise PasswordRejected(["this link has expired or was already used"])
         person = self.directory.lookup(username)
         words = context_words(username, person.email if person else None,
@@ -116,9 +124,15 @@ class PasswordReset:
             reasons.append("the two new passwords differ")
         if reasons:
             raise PasswordRejected(reasons)
+        left = self.store.ttl(_token_key(token))
         if self.store.take(_token_key(token)) is None:
             raise PasswordRejected(["this link has expired or was already used"])
-        self.directory.reset_password(username, new)
+        try:
+            self.directory.reset_password(username, new)
+        except (PasswordRejected, UnavailableError):
+            if left:  # the directory refused or did not answer: the link still works
+                self.store.set(_token_key(token), username.encode(), left)
+            raise
         self.auditor.emit("ResetPassword", request, user=username,
                           event_type="AwsConsoleSignIn")
         return username

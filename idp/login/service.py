@@ -97,7 +97,8 @@ class LoginService:
             raise
         step = self.second_step(identity, attempt.request) if self.second_step else None
         sess = self.sessions.create(identity, previous_id=attempt.previous_session_id,
-                                    pending="mfa" if step == "mfa" else None)
+                                    pending="mfa" if step == "mfa" else None,
+                                    user_agent=attempt.request.user_agent)
         notice = assess(identity, self.passwords, time.time())
         warning = notice.warning()
         if notice.must_change or warning:

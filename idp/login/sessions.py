@@ -5,6 +5,13 @@ it under ``idp:sess:<sha256(id)>`` so that reading the store does not yield live
 ends at the first of its idle timeout (renewed on use) and its absolute timeout
 (OWASP Session Management Cheat Sheet, "Session Expiration").  A new ID is issued at every
 login (session fixation, ibid. "Renew the Session ID After Any Privilege Level Change").
+
+Each person's sessions are also listed under ``idp:sessidx:<sha256(username)>`` (the hashes,
+never the IDs), so that the account page can show them and sign out the others; the list
+lives as long as the longest session it names, and names of ended sessions are dropped
+when it is read.  Two sign-ins of one person in the same instant may lose one name (the list
+is rewritten whole): that session is then not shown and not signed out from the list, and
+still ends at its own timeouts or with ``idp users revoke``.
 """
 
 from __future__ import annotations
@@ -58,8 +65,20 @@ class IdpSession:
 _STORED = tuple(f for f in fields(IdpSession) if f.name != "id")
 
 
+def _hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
 def _store_key(session_id: str) -> str:
-    return key("sess", hashlib.sha256(session_id.encode()).hexdigest())
+    return key("sess", _hash(session_id))
+
+
+def _index_key(username: str) -> str:
+    return key("sessidx", hashlib.sha256(username.encode()).hexdigest()[:40])
+
+
+MAX_LISTED = 50
+"""Sessions kept in a person's list (the oldest are dropped from the list, not ended)."""
 
 
 class SessionManager:
@@ -72,9 +91,11 @@ class SessionManager:
         self.clock = clock
 
     def create(self, identity: Identity, *, amr: list[str] | None = None,
-               previous_id: str | None = None, pending: str | None = None) -> IdpSession:
+               previous_id: str | None = None, pending: str | None = None,
+               user_agent: str = "") -> IdpSession:
         """A new session (new ID); the previous one, if any, is ended.  A ``pending`` session
-        (``"mfa"``: the second step is still due) signs no one in until :meth:`elevate`."""
+        (``"mfa"``: the second step is still due) signs no one in until :meth:`elevate`.
+        ``user_agent`` (shortened) is kept to show the person their sessions."""
         if previous_id:
             self.destroy(previous_id)
         now = int(self.clock())
@@ -84,7 +105,10 @@ class SessionManager:
             auth_time=now, expires_at=now + self.config.absolute_timeout, last_seen=now,
             amr=amr or ["pwd"], pending=pending,
         )
+        if user_agent:
+            sess.extra["ua"] = user_agent[:200]
         self._write(sess, now)
+        self._index(sess, now)
         return sess
 
     def elevate(self, sess: IdpSession, method: str, when: int) -> IdpSession:
@@ -97,6 +121,7 @@ class SessionManager:
                 "last_seen": int(self.clock())}
         new = IdpSession(id=new_id(32), **data)
         self._write(new, int(self.clock()))
+        self._index(new, int(self.clock()))
         return new
 
     def get(self, session_id: str | None) -> IdpSession | None:
@@ -122,6 +147,49 @@ class SessionManager:
 
     def destroy(self, session_id: str) -> bool:
         return self.store.delete(_store_key(session_id))
+
+    def _index(self, sess: IdpSession, now: int) -> None:
+        """Add ``sess`` to its person's list (and drop the ended ones)."""
+        live = self._live_hashes(sess.username)
+        hashes = [*(h for h in live if h != _hash(sess.id)), _hash(sess.id)][-MAX_LISTED:]
+        set_json(self.store, _index_key(sess.username), hashes,
+                 max(1, self.config.absolute_timeout))
+
+    def _live_hashes(self, username: str) -> list[str]:
+        listed = get_json(self.store, _index_key(username))
+        if not isinstance(listed, list):
+            return []
+        return [h for h in listed if isinstance(h, str)
+                and self.store.get(key("sess", h)) is not None]
+
+    def of_person(self, username: str) -> list[tuple[str, IdpSession]]:
+        """The person's live sessions as ``(hash, session)``, newest sign-in first; the
+        sessions' ``id`` is empty (the store has only its hash)."""
+        now = int(self.clock())
+        out: list[tuple[str, IdpSession]] = []
+        for h in self._live_hashes(username):
+            data = get_json(self.store, key("sess", h))
+            if not isinstance(data, dict):
+                continue
+            sess = IdpSession(id="", **data)
+            if sess.username != username or now >= sess.expires_at \
+                    or now - sess.last_seen >= self.config.idle_timeout:
+                continue
+            out.append((h, sess))
+        return sorted(out, key=lambda hs: hs[1].auth_time, reverse=True)
+
+    @staticmethod
+    def hash_of(session_id: str) -> str:
+        """The name a session has in its person's list."""
+        return _hash(session_id)
+
+    def end_others(self, sess: IdpSession) -> int:
+        """End every listed session of ``sess``'s person but ``sess``; how many ended."""
+        mine = _hash(sess.id)
+        ended = sum(self.store.delete(key("sess", h))
+                    for h, _ in self.of_person(sess.username) if h != mine)
+        self._index(sess, int(self.clock()))
+        return ended
 
     def _write(self, sess: IdpSession, now: int) -> None:
         ttl = min(self.config.idle_timeout, sess.expires_at - now)

@@ -138,8 +138,14 @@ def refresh_token(core: Core, client: Client, req: OAuthRequest) -> Grant:
     if core.state.family_revoked(rec["fid"]):
         raise OAuthError("invalid_grant", "refresh token was revoked")
     scopes = _scopes(req.get("scope"), rec["scope"], rec["scope"])
+    grantee = Grantee.from_json(rec["grantee"])
+    started = rec["fexp"] - core.config.refresh_family_ttl
+    if core.state.grants_revoked(client.client_id, grantee.subject, started):
+        revoke_family(core, rec["fid"], rec["fexp"] - now)
+        raise OAuthError("invalid_grant", "refresh token was revoked",
+                         debug="the person revoked the client's access on /account")
     # the roles of the mapping at refresh time, not at sign-in (nothing is spent before this)
-    grantee = person_now(core, Grantee.from_json(rec["grantee"]), rec["fid"])
+    grantee = person_now(core, grantee, rec["fid"])
     spend = spend.marked(core.state.refresh_used(token, rec["fid"], rec["fexp"] - now))
     return Grant(client, scopes, grantee, None, rec["fid"], rec["fexp"], True, spend)
 

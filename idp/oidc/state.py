@@ -14,7 +14,9 @@ value is spent, or nothing changed (a refused write never destroys a token).  Ke
 ``idp:rt:{fid}:<h>`` refresh token · ``idp:rtused:{fid}:<h>`` rotated-out token → family
 (RFC 9700 §4.14.2 reuse detection) · ``idp:famrev:<fid>`` revoked family ·
 ``idp:revoked:<jti>`` revoked access token (RFC 7009) · ``idp:consent:<client>:<sub>``
-remembered scopes · ``idp:device:{fid}:<h>`` and ``idp:usercode:<code>`` (RFC 8628 §3.2) ·
+remembered scopes · ``idp:grantrev:<client>:<sub>`` the time the person revoked the
+client's access (their refresh families started before it are refused) ·
+``idp:device:{fid}:<h>`` and ``idp:usercode:<code>`` (RFC 8628 §3.2) ·
 ``idp:authreq:<id>`` an authorization request waiting for login or consent ·
 ``idp:replay:<client>:<jti>`` client assertion markers (RFC 7523 §3).
 """
@@ -162,6 +164,20 @@ class OidcState:
         have = self.consented(client_id, subject)
         set_json(self.store, key("consent", f"{client_id}:{digest(subject)}"),
                  sorted(have | scopes), ttl)
+
+    def forget_consent(self, client_id: str, subject: str) -> bool:
+        return self.store.delete(key("consent", f"{client_id}:{digest(subject)}"))
+
+    def revoke_grants(self, client_id: str, subject: str, when: int, ttl: int) -> None:
+        """The person withdrew ``client_id``'s access at ``when``: every refresh family of
+        theirs for that client started then or before is refused (RFC 7009 §2.1's "all
+        tokens based on the same authorization grant", for every grant of the pair)."""
+        self.store.set(key("grantrev", f"{client_id}:{digest(subject)}"),
+                       str(int(when)).encode(), max(1, ttl))
+
+    def grants_revoked(self, client_id: str, subject: str, started: int) -> bool:
+        raw = self.store.get(key("grantrev", f"{client_id}:{digest(subject)}"))
+        return raw is not None and started <= int(raw)
 
     # pending authorization requests ----------------------------------------------------
     def put_authreq(self, ident: str, record: dict[str, Any], ttl: int) -> None:

@@ -101,6 +101,9 @@ def account() -> Response:
         return login_redirect("/account")
     roles_for = components().extras.get("roles_for")
     roles = roles_for(sess) if callable(roles_for) else []
+    from idp.web.account_console import console
+
     html = render_template("account.html", sess=sess, roles=roles,
-                           csrf_token=form_csrf_token(), mfa_enabled=components().mfa is not None)
+                           csrf_token=form_csrf_token(), mfa_enabled=components().mfa is not None,
+                           **console(sess))
     return Response(html, mimetype="text/html")

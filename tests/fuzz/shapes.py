@@ -35,6 +35,8 @@ ROUTE_SHAPES: dict[str, str] = {
     "/account/password/check": JSON_DOC,
     "/account/forgot": BROWSER,
     "/account/reset": BROWSER,
+    "/account/applications/revoke": BROWSER,
+    "/account/sessions/sign-out-others": BROWSER,
     "/healthz": HEALTH,
     "/readyz": HEALTH,
     "/saml/metadata": XML_DOC,
