@@ -138,7 +138,8 @@ def _run_gunicorn(config: Config, bind: str, workers: int, threads: int,
     class _App(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             opts: dict[str, Any] = {"bind": bind, "workers": workers, "accesslog": "-",
-                                    "worker_class": "gthread", "threads": threads,
+                                    "worker_class": "idp.gunicorn_worker.DrainingThreadWorker",
+                                    "threads": threads,
                                     "certfile": certfile, "keyfile": keyfile,
                                     "graceful_timeout": GRACEFUL_TIMEOUT,
                                     # the SSO portal's header has an underscore, which gunicorn
