@@ -104,7 +104,8 @@ def serve(config_path: str, bind: str, workers: int, server: str, threads: int,
     try:
         create_app(config).extensions["idp"].close()  # fail fast, in the master, on bad keys
     except IdpError as exc:
-        raise click.ClickException(f"{exc.description} ({exc.debug})") from exc
+        raise click.ClickException(exc.description + (f" ({exc.debug})" if exc.debug else "")
+                                   ) from exc
     if server == "granian":
         _run_granian(os.path.abspath(config_path), host.strip("[]") or "127.0.0.1", int(port),
                      workers, threads, certfile, keyfile)

@@ -304,3 +304,26 @@ def test_granian_stop_answers_in_flight_requests(tmp_path: Path, target: str) ->
     finally:
         proc.terminate()
         proc.wait(timeout=40)
+
+
+def test_serve_error_without_detail_has_no_empty_parentheses(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error found while building the app that carries no detail is printed as it is, not
+    followed by ``()``."""
+    from click.testing import CliRunner
+
+    import idp.app
+    from idp.cli import main
+    from idp.errors import IdpError
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise IdpError("the signing keys cannot be loaded")
+
+    monkeypatch.setattr(idp.app, "create_app", broken)
+    monkeypatch.setenv("IDP_SECRET_KEY", "k" * 48)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["serve", "--config", str(_config(tmp_path, 1)),
+                                       "--workers", "1"])
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().endswith("Error: the signing keys cannot be loaded"), \
+        result.output
