@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from idp import metrics
+from idp import logs, metrics
 from idp.audit import Auditor, open_sink
 from idp.config import Config
 from idp.directory import Directory, open_directory
@@ -169,6 +169,7 @@ def create_app(config: Config, components: Components | None = None, *,
     from idp.web import sso as sso_web
     from idp.web import sts as sts_web
 
+    logs.configure(config.logging)
     comps = components or build_components(config, demo=demo)
     app = Flask("idp.web", static_folder="static", template_folder="templates")
     app.config.update(
@@ -194,5 +195,7 @@ def create_app(config: Config, components: Components | None = None, *,
     sts_web.init_app(app, comps)
     sso_web.init_app(app, comps)
     if config.metrics.enabled:
-        metrics.install(app, config.metrics)  # last: around the direct WSGI paths too
+        metrics.install(app, config.metrics)  # around the direct WSGI paths too
+    # outermost: the request ID is known to everything below, logs included
+    app.wsgi_app = logs.RequestIdMiddleware(app.wsgi_app)  # type: ignore[method-assign]
     return app
