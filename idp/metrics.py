@@ -51,6 +51,7 @@ class _Metrics:
     store_errors: Any
     directory_errors: Any
     issued: Any
+    backend_latency: Any
 
 
 _built: _Metrics | None = None
@@ -77,6 +78,10 @@ def _m() -> _Metrics:
                     Counter("idp_issued", "tokens, SAML assertions and STS credentials: "
                             "issued, or refused with the protocol's error code",
                             ["kind", "outcome"]),
+                    Histogram("idp_backend_duration_seconds", "time of one store command or "
+                              "directory call (failed ones too)", ["backend", "op"],
+                              buckets=(.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5,
+                                       1, 2.5)),
                 )
     return _built
 
@@ -100,6 +105,12 @@ def store_error(op: str) -> None:
 
 def directory_error() -> None:
     _m().directory_errors.inc()
+
+
+def backend_latency(backend: str, op: str, seconds: float) -> None:
+    """Time one call to the store (``op``: the Redis command) or the directory
+    (``authenticate``, ``lookup``)."""
+    _m().backend_latency.labels(backend, op).observe(seconds)
 
 
 # audit events that issue (or refuse) something, and what they issue

@@ -15,6 +15,7 @@ import requests
 
 from idp.demo import USERS_FILE
 from tests.fixtures.servers import free_port, wait_for_port
+from tests.fixtures.slapd import Slapd
 from tests.helpers import config, login, make_app
 
 IDP = str(Path(sys.executable).parent / "idp")
@@ -205,3 +206,24 @@ def test_metrics_count_what_is_issued_and_refused_by_reason(tmp_path: Path,
     assert delta(kind="assertion", outcome="issued") == 1
     code = re.search(r"<Code>(\w+)</Code>", sts.get_data(as_text=True))
     assert code and delta(kind="sts_credentials", outcome=code.group(1)) == 1
+
+
+def test_metrics_time_store_commands_and_directory_calls(tmp_path: Path, demo_keys_dir: Path,
+                                                         redis_url: str, slapd: Slapd) -> None:
+    """A sign-in against a real slapd with the session in a real Redis: the store's commands
+    and the directory's authenticate are timed (histograms by backend and operation)."""
+    ldap = {"type": "ldap", "ldap": slapd.ldap_config().model_dump(mode="json")}
+    app, comps, _ = make_app(config(tmp_path, demo_keys_dir, metrics={"enabled": True},
+                                    store={"url": redis_url}, directory=ldap))
+    client = app.test_client()
+    before = client.get("/metrics").get_data(as_text=True)
+    r = login(client, "alice", "alice-password")
+    assert r.status_code in (302, 303)
+    text = client.get("/metrics").get_data(as_text=True)
+    comps.close()
+    name = "idp_backend_duration_seconds_count"
+    assert value(text, name, backend="directory", op="authenticate") - value(
+        before, name, backend="directory", op="authenticate") == 1
+    store_ops = {m.group(1) for m in re.finditer(
+        r'^idp_backend_duration_seconds_count\{backend="store",op="(\w+)"\}', text, re.M)}
+    assert {"GET", "SET"} <= store_ops, store_ops
