@@ -3,7 +3,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends xmlsec1 libxmlsec1-dev pkg-config gcc \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY idp ./idp
 RUN pip install --no-cache-dir .
 RUN useradd --system --home /var/lib/idp idp && mkdir -p /var/lib/idp/keys \

@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from idp import metrics
+from idp import logs, metrics
 from idp.audit import Auditor
 from idp.audit.alerts import open_auditor
 from idp.audit.events import audit_start
@@ -213,6 +213,7 @@ def create_app(config: Config, components: Components | None = None, *,
     from idp.web import sts as sts_web
     from idp.web.account_console import bp as account_console_bp
 
+    logs.configure(config.logging)
     comps = components or build_components(config, demo=demo)
     app = Flask("idp.web", static_folder="static", template_folder="templates")
     app.config.update(
@@ -243,5 +244,8 @@ def create_app(config: Config, components: Components | None = None, *,
     sso_web.init_app(app, comps)
     audit_web.init_app(app, comps)
     if config.metrics.enabled:
-        metrics.install(app, config.metrics)  # last: around the direct WSGI paths too
+        metrics.install(app, config.metrics)  # around the direct WSGI paths too
+        comps.auditor.sink = metrics.CountingSink(comps.auditor.sink)
+    # outermost: the request ID is known to everything below, logs included
+    app.wsgi_app = logs.RequestIdMiddleware(app.wsgi_app)  # type: ignore[method-assign]
     return app

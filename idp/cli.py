@@ -106,7 +106,8 @@ def serve(config_path: str, bind: str, workers: int, server: str, threads: int,
     try:
         create_app(config).extensions["idp"].close()  # fail fast, in the master, on bad keys
     except IdpError as exc:
-        raise click.ClickException(f"{exc.description} ({exc.debug})") from exc
+        raise click.ClickException(exc.description + (f" ({exc.debug})" if exc.debug else "")
+                                   ) from exc
     if server == "granian":
         _run_granian(os.path.abspath(config_path), host.strip("[]") or "127.0.0.1", int(port),
                      workers, threads, certfile, keyfile)
@@ -140,7 +141,8 @@ def _run_gunicorn(config: Config, bind: str, workers: int, threads: int,
     class _App(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             opts: dict[str, Any] = {"bind": bind, "workers": workers, "accesslog": "-",
-                                    "worker_class": "gthread", "threads": threads,
+                                    "worker_class": "idp.gunicorn_worker.DrainingThreadWorker",
+                                    "threads": threads,
                                     "certfile": certfile, "keyfile": keyfile,
                                     "graceful_timeout": GRACEFUL_TIMEOUT,
                                     # the SSO portal's header has an underscore, which gunicorn

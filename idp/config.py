@@ -218,6 +218,13 @@ class WebConfig(Section):
     max_form_bytes: int = Field(256 * 1024, ge=1024, le=16 * 1024 * 1024)
 
 
+class LoggingConfig(Section):
+    """The operational log (``idp.*`` loggers) on stderr; the audit trail is apart."""
+
+    format: Literal["text", "json"] = Field("text", description="json: one object a line")
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+
+
 class MetricsConfig(Section):
     """``GET /metrics`` in the Prometheus text format (off unless enabled)."""
 
@@ -567,6 +574,7 @@ class Config(Section):
     audit: AuditConfig = AuditConfig()
     web: WebConfig = WebConfig()
     metrics: MetricsConfig = MetricsConfig()
+    logging: LoggingConfig = LoggingConfig()
     metadata_dirs: list[Path] = [Path("metadata")]
     iam: IamConfig = IamConfig()
     saml: SamlConfig = SamlConfig()

@@ -19,9 +19,10 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
+import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,8 @@ class _Metrics:
     signins: Any
     store_errors: Any
     directory_errors: Any
+    issued: Any
+    backend_latency: Any
 
 
 _built: _Metrics | None = None
@@ -72,6 +75,13 @@ def _m() -> _Metrics:
                     Counter("idp_signins", "browser sign-ins by outcome", ["outcome"]),
                     Counter("idp_store_errors", "store operations that failed", ["op"]),
                     Counter("idp_directory_errors", "directory operations that failed"),
+                    Counter("idp_issued", "tokens, SAML assertions and STS credentials: "
+                            "issued, or refused with the protocol's error code",
+                            ["kind", "outcome"]),
+                    Histogram("idp_backend_duration_seconds", "time of one store command or "
+                              "directory call (failed ones too)", ["backend", "op"],
+                              buckets=(.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5,
+                                       1, 2.5)),
                 )
     return _built
 
@@ -95,6 +105,50 @@ def store_error(op: str) -> None:
 
 def directory_error() -> None:
     _m().directory_errors.inc()
+
+
+def backend_latency(backend: str, op: str, seconds: float) -> None:
+    """Time one call to the store (``op``: the Redis command) or the directory
+    (``authenticate``, ``lookup``)."""
+    _m().backend_latency.labels(backend, op).observe(seconds)
+
+
+# audit events that issue (or refuse) something, and what they issue
+ISSUING_EVENTS = {
+    "OidcToken": "token", "OidcRefresh": "token", "OidcTokenRefused": "token",
+    "SamlAssertionIssued": "assertion", "SamlRequestRefused": "assertion",
+    "AssumeRoleWithSAML": "sts_credentials", "AssumeRoleWithWebIdentity": "sts_credentials",
+    "GetRoleCredentials": "sts_credentials",
+}
+_REASON = re.compile(r"^[A-Za-z][\w:.-]{0,79}$")
+
+
+def issued(record: Mapping[str, Any]) -> None:
+    """Count an audit record that issued a token, an assertion or credentials, or refused
+    to: ``outcome`` is ``issued`` or the error code (the protocol's own, a bounded set)."""
+    kind = ISSUING_EVENTS.get(str(record.get("eventName")))
+    if kind is None:
+        return
+    code = record.get("errorCode")
+    outcome = "issued" if not code else code if _REASON.match(str(code)) else "other"
+    _m().issued.labels(kind, outcome).inc()
+
+
+class CountingSink:
+    """An audit sink that counts what :func:`issued` counts, then writes to ``inner``."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        self.inner.write(record)
+        try:
+            issued(record)
+        except Exception:  # noqa: BLE001 - a metric never fails the request
+            pass
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def exposition() -> bytes:

@@ -73,3 +73,43 @@ def _section(text: str, name: str) -> list[str]:
         if line.strip():
             out.append(line)
     return out
+
+
+def _repo_text_files() -> list[Path]:
+    import subprocess
+
+    names = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout.split()
+    return [ROOT / n for n in names
+            if n.endswith((".md", ".py", ".yaml", ".yml", ".toml", ".ldif", ".json", ".cfg"))
+            or n in ("Dockerfile", "dev")]
+
+
+def test_nothing_in_the_repo_points_to_files_outside_it() -> None:
+    """The repository stands alone: no path to a folder beside it, and the user docs name no
+    document that is not in it."""
+    outside = re.compile("|".join([r"\.\./" + "shared", "/" + "work/",
+                                   "shared/" + "(DESIGN|STYLE|RECIPES)"]))
+    offending = [f"{p.relative_to(ROOT)}:{i}" for p in _repo_text_files()
+                 for i, line in enumerate(p.read_text(errors="replace").splitlines(), 1)
+                 if outside.search(line)]
+    docs = [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), ROOT / "bench" / "RESULTS.md",
+            *(ROOT / "deploy").rglob("*.*")]
+    offending += [str(p.relative_to(ROOT)) for p in docs
+                  if re.search(r"\b(DESIGN|STYLE|RECIPES)\.md", p.read_text(errors="replace"))]
+    assert offending == []
+
+
+def test_packaging_metadata_uses_an_spdx_license_expression_and_ships_the_license() -> None:
+    """PEP 639: ``license`` is an SPDX expression and ``license-files`` names the text (the
+    table form makes setuptools print deprecation warnings at every install)."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["project"]["license"] == "Apache-2.0"
+    files = project["project"]["license-files"]
+    assert files and all((ROOT / f).is_file() for f in files)
+    assert "Apache License" in (ROOT / files[0]).read_text()
+    backend = " ".join(project["build-system"]["requires"])
+    assert re.search(r"setuptools>=(\d+)", backend) and int(
+        re.search(r"setuptools>=(\d+)", backend).group(1)) >= 77  # type: ignore[union-attr]

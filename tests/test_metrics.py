@@ -15,6 +15,7 @@ import requests
 
 from idp.demo import USERS_FILE
 from tests.fixtures.servers import free_port, wait_for_port
+from tests.fixtures.slapd import Slapd
 from tests.helpers import config, login, make_app
 
 IDP = str(Path(sys.executable).parent / "idp")
@@ -164,3 +165,65 @@ def test_grafana_dashboard_queries_only_metrics_the_idp_exports(tmp_path: Path,
     queried = {name for panel in dashboard["panels"] for target in panel["targets"]
                for name in re.findall(r"\b(idp_[a-z_]+)", target["expr"])}
     assert queried and queried <= exported, queried - exported
+
+
+def test_metrics_count_what_is_issued_and_refused_by_reason(tmp_path: Path,
+                                                           demo_keys_dir: Path) -> None:
+    """Tokens, SAML assertions and STS credentials issued, and refused with the protocol's
+    own error code as the reason, after real requests."""
+    import base64
+
+    app, comps, _ = make_app(config(tmp_path, demo_keys_dir, metrics={"enabled": True}),
+                             demo=True)
+    client = app.test_client()
+    before = client.get("/metrics").get_data(as_text=True)
+    service = "Basic " + base64.b64encode(b"demo-service:demo-service-secret").decode()
+    for _ in range(2):
+        ok = client.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                         headers={"Authorization": service})
+        assert ok.status_code == 200
+    bad = client.post("/oauth2/token", data={"grant_type": "refresh_token",
+                                             "refresh_token": "x" * 40},
+                      headers={"Authorization": service})
+    assert bad.status_code == 400
+    login(client, "alice", "alice-password")
+    page = client.get("/saml/idp-initiated?sp=urn:amazon:webservices")
+    assert page.status_code == 200 and "SAMLResponse" in page.get_data(as_text=True)
+    sts = client.post("/sts", data={
+        "Action": "AssumeRoleWithSAML", "Version": "2011-06-15", "SAMLAssertion": "eA==",
+        "RoleArn": "arn:aws:iam::111122223333:role/ReadOnly",
+        "PrincipalArn": "arn:aws:iam::111122223333:saml-provider/demo-idp"})
+    assert sts.status_code == 400
+    text = client.get("/metrics").get_data(as_text=True)
+    comps.close()
+
+    def delta(**labels: str) -> float:
+        return value(text, "idp_issued_total", **labels) - value(before, "idp_issued_total",
+                                                                  **labels)
+
+    assert delta(kind="token", outcome="issued") == 2
+    assert delta(kind="token", outcome=bad.json["error"]) == 1
+    assert delta(kind="assertion", outcome="issued") == 1
+    code = re.search(r"<Code>(\w+)</Code>", sts.get_data(as_text=True))
+    assert code and delta(kind="sts_credentials", outcome=code.group(1)) == 1
+
+
+def test_metrics_time_store_commands_and_directory_calls(tmp_path: Path, demo_keys_dir: Path,
+                                                         redis_url: str, slapd: Slapd) -> None:
+    """A sign-in against a real slapd with the session in a real Redis: the store's commands
+    and the directory's authenticate are timed (histograms by backend and operation)."""
+    ldap = {"type": "ldap", "ldap": slapd.ldap_config().model_dump(mode="json")}
+    app, comps, _ = make_app(config(tmp_path, demo_keys_dir, metrics={"enabled": True},
+                                    store={"url": redis_url}, directory=ldap))
+    client = app.test_client()
+    before = client.get("/metrics").get_data(as_text=True)
+    r = login(client, "alice", "alice-password")
+    assert r.status_code in (302, 303)
+    text = client.get("/metrics").get_data(as_text=True)
+    comps.close()
+    name = "idp_backend_duration_seconds_count"
+    assert value(text, name, backend="directory", op="authenticate") - value(
+        before, name, backend="directory", op="authenticate") == 1
+    store_ops = {m.group(1) for m in re.finditer(
+        r'^idp_backend_duration_seconds_count\{backend="store",op="(\w+)"\}', text, re.M)}
+    assert {"GET", "SET"} <= store_ops, store_ops

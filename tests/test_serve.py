@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -200,3 +202,128 @@ def test_granian_worker_stopped_while_it_builds_the_app_ends(tmp_path: Path) -> 
                             "IDP_SERVE_CONFIG": str(cfg)})
     assert r.returncode == -signal.SIGTERM, r.stdout + r.stderr
     assert "still running" not in r.stdout
+
+
+def _serve(tmp_path: Path, server: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    cfg = _config(tmp_path, port)
+    proc = subprocess.Popen([IDP, "serve", "--config", str(cfg), "--bind", f"127.0.0.1:{port}",
+                             "--workers", "1", "--server", server], cwd=tmp_path,
+                            env={**os.environ, "IDP_SECRET_KEY": "k" * 48},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    wait_for_port(port, 30)
+    return proc, port
+
+
+def _read_response(sock: socket.socket) -> tuple[str, dict[str, str], bytes]:
+    """One HTTP/1.1 response with a Content-Length body: status line, headers, body."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed after {buf!r}")
+        buf += chunk
+    head, _, body = buf.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, v in (h.split(":", 1) for h in lines)}
+    while len(body) < int(headers["content-length"]):
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed in the body")
+        body += chunk
+    return status, headers, body
+
+
+def _healthz(port: int) -> bytes:
+    return f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+
+
+def test_gunicorn_stop_answers_requests_on_kept_alive_connections(tmp_path: Path) -> None:
+    """RFC 9112 §9.6: a stopping `idp serve` (SIGTERM to gunicorn's master) answers the
+    requests clients send on their open keep-alive connections right after the signal, with
+    ``Connection: close``, and at once.  A request pipelined behind another one is answered
+    too (§9.3.2), the last answer closing.  gunicorn's own gthread worker closed one
+    connection gracefully on its event loop (2 s while the client kept its end open), so the
+    other connections' requests waited 2 s and were then reset; the pipelined one was
+    dropped."""
+    proc, port = _serve(tmp_path, "gunicorn")
+    conns = []
+    try:
+        for _ in range(4):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.sendall(_healthz(port))
+            assert _read_response(sock)[1]["connection"] == "keep-alive"
+            conns.append(sock)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.01)
+        started = time.monotonic()
+        conns[0].sendall(_healthz(port) * 2)  # two requests pipelined
+        for sock in conns[1:]:
+            sock.sendall(_healthz(port))
+        first = _read_response(conns[0])
+        assert first[0] == "HTTP/1.1 200 OK" and first[1]["connection"] == "keep-alive"
+        answers = [_read_response(sock) for sock in conns]
+        elapsed = time.monotonic() - started
+        assert [a[0] for a in answers] == ["HTTP/1.1 200 OK"] * 4
+        assert all(a[1]["connection"] == "close" and a[2] == b'{"status":"ok"}\n'
+                   for a in answers), answers
+        assert elapsed < 1.0, f"answers took {elapsed:.2f} s"
+        for sock in conns:
+            assert sock.recv(1) == b""  # then closed by the server, not reset
+    finally:
+        for sock in conns:
+            sock.close()
+        proc.wait(timeout=40)
+    assert proc.returncode == 0
+
+
+@pytest.mark.parametrize("target", ["master", "worker"])
+def test_granian_stop_answers_in_flight_requests(tmp_path: Path, target: str) -> None:
+    """A SIGTERM to granian's main process or to one of its workers lets the requests already
+    being received finish: a body still arriving after the signal is read and answered."""
+    proc, port = _serve(tmp_path, "granian")
+    try:
+        deadline = time.monotonic() + 20
+        while not (workers := subprocess.run(["pgrep", "-P", str(proc.pid)], text=True,
+                                             capture_output=True).stdout.split()):
+            assert time.monotonic() < deadline, "no granian worker"
+            time.sleep(0.1)
+        body = b"grant_type=client_credentials&client_id=nobody&client_secret=wrong"
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.sendall(b"POST /oauth2/token HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: application/x-www-form-urlencoded\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body) + body[:10])
+        time.sleep(0.3)
+        os.kill(proc.pid if target == "master" else int(workers[0]), signal.SIGTERM)
+        time.sleep(0.3)
+        sock.sendall(body[10:])
+        status, _, answer = _read_response(sock)
+        sock.close()
+        assert status == "HTTP/1.1 401 Unauthorized"
+        assert json.loads(answer)["error"] == "invalid_client"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=40)
+
+
+def test_serve_error_without_detail_has_no_empty_parentheses(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error found while building the app that carries no detail is printed as it is, not
+    followed by ``()``."""
+    from click.testing import CliRunner
+
+    import idp.app
+    from idp.cli import main
+    from idp.errors import IdpError
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise IdpError("the signing keys cannot be loaded")
+
+    monkeypatch.setattr(idp.app, "create_app", broken)
+    monkeypatch.setenv("IDP_SECRET_KEY", "k" * 48)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["serve", "--config", str(_config(tmp_path, 1)),
+                                       "--workers", "1"])
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().endswith("Error: the signing keys cannot be loaded"), \
+        result.output

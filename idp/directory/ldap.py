@@ -16,6 +16,7 @@ import math
 import secrets
 import ssl
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -332,6 +333,13 @@ class LdapDirectory:
         """
         if not password or len(password) > MAX_PASSWORD or not valid_username(username):
             raise AuthenticationFailed(debug="empty, over-long or malformed credentials")
+        started = time.perf_counter()
+        try:
+            return self._authenticate(username, password)
+        finally:
+            metrics.backend_latency("directory", "authenticate", time.perf_counter() - started)
+
+    def _authenticate(self, username: str, password: str) -> Identity:
         entry = self._service(lambda c: self._find_user(c, username))
         # An unknown user still costs a bind, to a DN that cannot exist: similar timing.
         dn = entry.dn if entry is not None else (
@@ -457,7 +465,11 @@ class LdapDirectory:
                 return None  # gone, disabled, locked or expired: no refresh, no session
             return self._identity(conn, entry, username)
 
-        return self._service(op)
+        started = time.perf_counter()
+        try:
+            return self._service(op)
+        finally:
+            metrics.backend_latency("directory", "lookup", time.perf_counter() - started)
 
     def ping(self) -> None:
         """A "Who am I?" (RFC 4532) on a pooled connection."""

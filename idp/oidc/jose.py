@@ -126,7 +126,16 @@ class TokenSigner:
         return checked
 
     def _remember(self, token: str, htyp: str, claims: dict[str, Any]) -> None:
+        """Remember a verified token while it is valid: the oldest entries go first, expired
+        ones as soon as a new token comes (so the cache follows the traffic of one token
+        lifetime instead of filling up to its size and staying there)."""
+        now = self.clock()
         with self._lock:
+            while self._verified:
+                exp = next(iter(self._verified.values()))[1].get("exp")
+                if not (isinstance(exp, int | float) and exp <= now):
+                    break
+                self._verified.popitem(last=False)
             if len(self._verified) >= VERIFIED_CACHE_SIZE:
                 self._verified.popitem(last=False)  # the oldest
             self._verified[token] = (htyp, dict(claims))

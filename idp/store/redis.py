@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -303,6 +304,7 @@ class RedisStore:
 
     def _call(self, op: str, fn: Callable[[Client], T]) -> T:
         """Run one command; every redis-py failure becomes :class:`StoreUnavailable`."""
+        started = time.perf_counter()
         try:
             return fn(self._get_client())
         except ResponseError as exc:
@@ -312,6 +314,8 @@ class RedisStore:
             raise self._unavailable(op, exc) from exc
         except (RedisError, RedisClusterException, OSError) as exc:
             raise self._unavailable(op, exc) from exc
+        finally:
+            metrics.backend_latency("store", op.split(" ", 1)[0], time.perf_counter() - started)
 
     def _unavailable(self, op: str, exc: BaseException) -> StoreUnavailable:
         """The error, logged with its cause (scrubbed of secrets; the client sees neither)."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
 from flask import current_app, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
+from idp import logs
 from idp.audit import RequestInfo
 from idp.login.csrf import CSRF_COOKIE, csrf_token
 
@@ -29,7 +29,7 @@ def request_info() -> RequestInfo:
         info = RequestInfo(
             source_ip=request.remote_addr or "",
             user_agent=request.headers.get("User-Agent", ""),
-            request_id=str(uuid.uuid4()),
+            request_id=logs.request_id(request.environ),
         )
         g.idp_request_info = info
     return info

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
+from idp import logs
 from idp.audit import RequestInfo
 from idp.errors import UnavailableError
 from idp.oidc import JsonResult, OAuthRequest
@@ -70,7 +70,7 @@ class FastOAuth:
                 repeated.add(k)
             params[k] = v
         info = RequestInfo(environ.get("REMOTE_ADDR", ""), environ.get("HTTP_USER_AGENT", ""),
-                           str(uuid.uuid4()))
+                           logs.request_id(environ))
         req = OAuthRequest(params, environ.get("HTTP_AUTHORIZATION"), info, frozenset(repeated))
         try:
             result = handler(req)

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from idp import logs
 from idp.sts import StsError, StsService, build_request
 from idp.sts.protocol import error
 from idp.web.fastpath import (
@@ -45,7 +45,7 @@ class FastSts:
                  ) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != "/sts" or not is_form_post(environ):
             return self.app(environ, start_response)
-        rid = str(uuid.uuid4())
+        rid = logs.request_id(environ)
         body = form_body(environ, self.max_body)
         if not isinstance(body, bytes) or body is TOO_LARGE:
             exc = StsError("Request body too large", code="RequestEntityTooLarge", status=413)

@@ -32,6 +32,7 @@ from idp.app import Components, build_components, create_app
 from idp.audit import Auditor, MemorySink
 from idp.demo import demo_config
 from idp.login.csrf import CSRF_COOKIE, csrf_token
+from idp.logs import RequestIdMiddleware
 from idp.oidc.jose import unverified_header
 from idp.saml.messages import sign_redirect
 from idp.web.oidc_fast import FastOAuth
@@ -131,8 +132,9 @@ def _flask_only(app: Flask) -> Any:
     """``app.wsgi_app`` without the fast-path layers (what answers when they pass)."""
     outer: Any = app.wsgi_app
     chain: list[Any] = []
-    while isinstance(outer, (FastOAuth, FastSts)):
-        chain.append(outer)
+    while isinstance(outer, (RequestIdMiddleware, FastOAuth, FastSts)):
+        if not isinstance(outer, RequestIdMiddleware):
+            chain.append(outer)
         outer = outer.app
     assert len(chain) == 2, "the fast path is not mounted as the fuzz suite expects"
     return outer

@@ -85,6 +85,23 @@ def test_tokens_of_the_previous_key_verify_while_it_is_published(tmp_path: Path)
                                                               audience=ISSUER)
 
 
+def test_verified_token_cache_forgets_expired_tokens(keys_dir: Path) -> None:
+    """The cache of verified tokens keeps a token while it is valid, not until 8192 others
+    push it out: a worker's memory follows one token lifetime of traffic (it grew for the
+    whole of a 5-minute load run before)."""
+    clock = Clock()
+    signer = TokenSigner(KeyRing.load(keys_dir), ISSUER, clock)
+    for jti in range(50):
+        token = signer.sign({"iss": ISSUER, "aud": ISSUER, "exp": int(T0) + 60,
+                             "jti": str(jti)}, typ=AT_TYP)
+        signer.verify(token, typ=AT_TYP, audience=ISSUER)
+    assert len(signer._verified) == 50
+    clock.now += 61
+    fresh = signer.sign({"iss": ISSUER, "aud": ISSUER, "exp": int(clock()) + 60}, typ=AT_TYP)
+    signer.verify(fresh, typ=AT_TYP, audience=ISSUER)
+    assert list(signer._verified) == [fresh]
+
+
 # -- codes and device codes expire (pinned clock) ------------------------------------------
 
 def test_code_expires_after_code_ttl(keys_dir: Path) -> None:
