@@ -70,7 +70,8 @@ def test_alice_signs_in_sees_groups_and_signs_out_in_chromium(
             assert "admins" in groups and "engineering" in groups
             page.screenshot(path=str(Path(_).parent / "account.png"))
             page.click("#sign-out")
-            page.wait_for_url(url + "/login")
+            page.wait_for_url(url + "/login?signed_out=1")
+            assert page.inner_text("#login-notice") == "You are signed out."
             page.goto(url + "/account")
             assert "/login" in page.url  # the session is gone
         finally:

@@ -195,6 +195,17 @@ def test_logout_requires_csrf_and_ends_session(client: FlaskClient) -> None:
     assert client.get("/account").status_code == 302
 
 
+def test_sign_out_says_so_on_the_login_page(client: FlaskClient) -> None:
+    """After signing out the person lands on the sign-in page, which says they are out (and a
+    plain visit to it says nothing of the kind)."""
+    assert "login-notice" not in client.get("/login").get_data(as_text=True)
+    login(client, "alice", "alice-password")
+    r = client.post("/logout", data={"csrf_token": csrf(client, "/account")})
+    assert r.status_code == 303 and r.headers["Location"] == "/login?signed_out=1"
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert 'id="login-notice"' in page and "You are signed out." in page
+
+
 def test_account_page_without_session_redirects_to_login(client: FlaskClient) -> None:
     r = client.get("/account")
     assert r.status_code == 302 and r.headers["Location"].startswith("/login?next=%2Faccount")
@@ -210,6 +221,10 @@ def test_account_lockout_after_limit_answers_429_for_unknown_and_known_users(
         calls = directory.calls
         r = login(c, user, "alice-password" if user == "alice" else "x")
         assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+        minutes = -(-int(r.headers["Retry-After"]) // 60)
+        unit = "minute" if minutes == 1 else "minutes"
+        assert f"Try again in {minutes} {unit}." in r.get_data(as_text=True), \
+            "the lockout says how long"
         assert directory.calls == calls  # throttled before the directory is asked
     assert sum(1 for e in sink.records if e["eventName"] == "LoginLockout") == 2
 

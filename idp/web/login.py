@@ -24,13 +24,20 @@ from idp.web.context import (
 bp = Blueprint("login", __name__)
 
 
-def _form(status: int = 200, *, error: str | None = None, username: str = "") -> Response:
+def _form(status: int = 200, *, error: str | None = None, username: str = "",
+          notice: str | None = None) -> Response:
     next_path = safe_next(request.values.get("next"))
     html = render_template("login.html", error=error, username=username[:256],
                            next=next_path, reauth=request.values.get("reauth") == "1",
-                           csrf_token=form_csrf_token())
+                           csrf_token=form_csrf_token(), notice=notice)
     resp = Response(html, status=status, mimetype="text/html")
     return resp
+
+
+def _wait(seconds: int) -> str:
+    """How long a lockout lasts, in words a person reads ("1 minute", "15 minutes")."""
+    minutes = max(1, -(-int(seconds) // 60))
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
 
 
 @bp.get("/")
@@ -44,7 +51,8 @@ def login() -> Response:
     if request.method == "GET":
         if current_session() and request.args.get("reauth") != "1":
             return redirect(safe_next(request.args.get("next")))  # type: ignore[return-value]
-        return _form()
+        signed_out = request.args.get("signed_out") == "1"
+        return _form(notice="You are signed out." if signed_out else None)
     username = request.form.get("username", "")
     if not security.csrf_ok():
         return _form(400, error="Your session expired. Please try again.", username=username)
@@ -59,7 +67,8 @@ def login() -> Response:
     except AuthenticationFailed:
         return _form(401, error="Invalid username or password.", username=username)
     except TooManyAttempts as exc:
-        resp = _form(429, error="Too many failed attempts. Try again later.", username=username)
+        resp = _form(429, error="Too many failed attempts. Try again in "
+                     f"{_wait(exc.retry_after)}.", username=username)
         resp.headers["Retry-After"] = str(exc.retry_after)
         return resp
     except UnavailableError:
@@ -88,7 +97,7 @@ def logout() -> Response:
     sess = any_session()
     if sess is not None:
         components().login.logout(sess, request_info())
-    resp = redirect("/login", code=303)
+    resp = redirect("/login?signed_out=1", code=303)
     security.clear_session_cookie(resp)
     return resp  # type: ignore[return-value]
 

@@ -80,7 +80,7 @@ def test_alice_enrols_totp_then_signs_in_with_password_and_code(
     assert "pixel" in page.content()
     page.goto(url + "/account")
     page.click("#sign-out")
-    page.wait_for_url(url + "/login")
+    page.wait_for_url(url + "/login?signed_out=1")
 
     sign_in(page, url, "alice")
     page.wait_for_url(re.compile(r".*/login/mfa\?next=.*"))

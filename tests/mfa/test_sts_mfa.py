@@ -237,3 +237,48 @@ def test_device_lockout_after_wrong_codes(tmp_path: Path, demo_keys_dir: Path) -
     comps.close()
 
 
+
+
+BREAKGLASS = f"arn:aws:iam::{ACCT}:role/Breakglass"
+
+
+def test_assume_role_needing_mfa_takes_the_device_code_once(tmp_path: Path,
+                                                            demo_keys_dir: Path) -> None:
+    """AssumeRole with SerialNumber + TokenCode (AWS STS API reference, AssumeRole): a role
+    whose trust policy requires ``aws:MultiFactorAuthPresent`` refuses the caller without a
+    code, with a wrong one and with a replayed one, and takes it once with a valid one."""
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": USER_KEY.principal_arn},
+        "Action": "sts:AssumeRole",
+        "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}}]}
+    cfg = config(tmp_path, demo_keys_dir,
+                 iam={"accounts": [{"id": ACCT}], "roles": [{
+                     "name": "Breakglass", "trust_policy": trust, "inline_policies": {
+                         "all": {"Version": "2012-10-17", "Statement": [
+                             {"Effect": "Allow", "Action": "*", "Resource": "*"}]}}}]},
+                 mfa={"devices": [{"serial_number": SERIAL,
+                                   "access_key_id": USER_KEY.access_key_id,
+                                   "secret": DEVICE_SECRET}]},
+                 sts={"access_keys": [{"access_key_id": USER_KEY.access_key_id,
+                                       "secret_access_key": USER_KEY.secret_access_key,
+                                       "principal_arn": USER_KEY.principal_arn}]})
+    app, comps, _ = make_app(cfg)
+    c = Client(app)
+
+    def assume(**extra: str) -> Any:
+        return sts_call(c, {"Action": "AssumeRole", "RoleArn": BREAKGLASS,
+                            "RoleSessionName": "ops", **extra}, USER)
+
+    code = totp.code_at(DEVICE_SECRET, time.time())
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    r = assume()
+    assert r.status_code == 403 and aws_code(r) == "AccessDenied", "no code: not MFA"
+    r = assume(SerialNumber=SERIAL, TokenCode=wrong)
+    assert r.status_code == 403 and aws_code(r) == "AccessDenied", "wrong code"
+    r = assume(SerialNumber=SERIAL, TokenCode=code)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    stored = comps.extras["sts"].credentials.peek(session_from(r).access_key)
+    assert stored.mfa and stored.mfa_time is not None
+    r = assume(SerialNumber=SERIAL, TokenCode=code)
+    assert r.status_code == 403 and aws_code(r) == "AccessDenied", "replayed code"
+    comps.close()
