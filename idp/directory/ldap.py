@@ -387,12 +387,7 @@ class LdapDirectory:
             raise _down(f"password change: {type(exc).__name__}") from exc
         finally:
             _quietly_close(conn)
-        if not ok:
-            if result.get("result") in _UNAVAILABLE:
-                raise _down(f"password change: {result.get('description')}")
-            said = str(result.get("message") or result.get("description") or "refused")
-            raise PasswordRejected([f"the directory refused the new password: {said}"],
-                                   debug=said)
+        _password_written(ok, result, "password change")
 
     @property
     def can_reset(self) -> bool:
@@ -439,8 +434,8 @@ class LdapDirectory:
             if not conn.bind():
                 raise _down(f"service bind for a reset: {conn.result.get('description')}")
             if self._config.password_change == "ad_unicode_pwd":
-                value = f'"{new}"'.encode("utf-16-le")
-                ok = conn.modify(entry.dn, {"unicodePwd": [(MODIFY_REPLACE, [value])]})
+                ok = conn.modify(entry.dn, {"unicodePwd": [(MODIFY_REPLACE,
+                                                            [ad_password_value(new)])]})
             else:
                 ok = conn.extend.standard.modify_password(entry.dn, None, new)
             result = conn.result
@@ -448,12 +443,7 @@ class LdapDirectory:
             raise _down(f"password reset: {type(exc).__name__}") from exc
         finally:
             _quietly_close(conn)
-        if not ok:
-            if result.get("result") in _UNAVAILABLE:
-                raise _down(f"password reset: {result.get('description')}")
-            said = str(result.get("message") or result.get("description") or "refused")
-            raise PasswordRejected([f"the directory refused the new password: {said}"],
-                                   debug=said)
+        _password_written(ok, result, "password reset")
 
     def lookup(self, username: str) -> Identity | None:
         if not valid_username(username):
@@ -494,10 +484,25 @@ def ad_password_change(current: str, new: str) -> dict[str, list[tuple[str, list
     password in double quotes, encoded UTF-16LE."""
     from ldap3 import MODIFY_ADD, MODIFY_DELETE
 
-    def encode(p: str) -> bytes:
-        return f'"{p}"'.encode("utf-16-le")
+    return {"unicodePwd": [(MODIFY_DELETE, [ad_password_value(current)]),
+                           (MODIFY_ADD, [ad_password_value(new)])]}
 
-    return {"unicodePwd": [(MODIFY_DELETE, [encode(current)]), (MODIFY_ADD, [encode(new)])]}
+
+def ad_password_value(password: str) -> bytes:
+    """A ``unicodePwd`` value: the password in double quotes, UTF-16LE (MS-ADTS
+    §3.1.1.3.1.5.2)."""
+    return f'"{password}"'.encode("utf-16-le")
+
+
+def _password_written(ok: bool, result: dict[str, Any], what: str) -> None:
+    """The directory's answer to a password write: a busy or unreachable server is an outage
+    (503), any other refusal is shown to the person in the server's own words."""
+    if ok:
+        return
+    if result.get("result") in _UNAVAILABLE:
+        raise _down(f"{what}: {result.get('description')}")
+    said = str(result.get("message") or result.get("description") or "refused")
+    raise PasswordRejected([f"the directory refused the new password: {said}"], debug=said)
 
 
 def _quietly_close(conn: Any) -> None:

@@ -177,6 +177,19 @@ def _totp_page(sess: IdpSession, pending: PendingTotp, status: int = 200,
                  qr=Markup(pending.qr_svg), error=error)  # noqa: S704 - segno's own SVG
 
 
+def _enrolled(sess: IdpSession, svc: MfaService, factor_name: str, amr: str) -> Response:
+    """After a factor is confirmed: the session counts as MFA from now (a new ID, RFC 8176
+    ``amr``), and a person without recovery codes is shown a fresh set, once."""
+    new = components().sessions.elevate(sess, amr, int(time.time()))
+    if not svc.enrolment(sess.username).recovery:
+        resp = _page("mfa_recovery_codes.html", sess=new, factor=factor_name,
+                     codes=svc.regenerate_recovery(sess.username, request_info()))
+    else:
+        resp = redirect("/account/mfa?done=added", code=303)  # type: ignore[assignment]
+    security.set_session_cookie(resp, new)
+    return resp
+
+
 @bp.post("/account/mfa/totp")
 def add_totp() -> Response:
     """Start enrolling an authenticator app: its secret as text and as a QR code."""
@@ -208,16 +221,7 @@ def confirm_totp() -> Response:
                                   request.form.get("name", ""), request_info())
     except MfaError:
         return _totp_page(sess, pending, 401, "That code is not valid. Try the next one.")
-    new = components().sessions.elevate(sess, "otp", int(time.time()))
-    codes = None
-    if not svc.enrolment(sess.username).recovery:
-        codes = svc.regenerate_recovery(sess.username, request_info())
-    if codes:
-        resp = _page("mfa_recovery_codes.html", sess=new, codes=codes, factor=factor.name)
-    else:
-        resp = redirect("/account/mfa?" + urlencode({"done": "added"}), code=303)  # type: ignore[assignment]
-    security.set_session_cookie(resp, new)
-    return resp
+    return _enrolled(sess, svc, factor.name, "otp")
 
 
 @bp.post("/account/mfa/sent")
@@ -269,15 +273,7 @@ def confirm_sent() -> Response:
         if exc.code == "expired":
             return _refused(400, exc.description)
         return _sent_page(sess, pid, 401, "That code is not valid.")
-    new = components().sessions.elevate(sess, "sms" if factor.kind == "sms" else "otp",
-                                        int(time.time()))
-    if not svc.enrolment(sess.username).recovery:
-        resp = _page("mfa_recovery_codes.html", sess=new, factor=factor.name,
-                     codes=svc.regenerate_recovery(sess.username, request_info()))
-    else:
-        resp = redirect("/account/mfa?done=added", code=303)  # type: ignore[assignment]
-    security.set_session_cookie(resp, new)
-    return resp
+    return _enrolled(sess, svc, factor.name, "sms" if factor.kind == "sms" else "otp")
 
 
 @bp.post("/account/mfa/passkey")
@@ -305,15 +301,7 @@ def confirm_passkey() -> Response:
                                      request.form.get("name", ""), request_info())
     except MfaError as exc:
         return _refused(exc.status if exc.status != 401 else 400, exc.description)
-    new = components().sessions.elevate(sess, str(factor.data.get("amr", "hwk")),
-                                        int(time.time()))
-    if not svc.enrolment(sess.username).recovery:
-        resp = _page("mfa_recovery_codes.html", sess=new, factor=factor.name,
-                     codes=svc.regenerate_recovery(sess.username, request_info()))
-    else:
-        resp = redirect("/account/mfa?done=added", code=303)  # type: ignore[assignment]
-    security.set_session_cookie(resp, new)
-    return resp
+    return _enrolled(sess, svc, factor.name, str(factor.data.get("amr", "hwk")))
 
 
 @bp.post("/account/mfa/rename")
