@@ -386,6 +386,8 @@ class OidcClientConfig(Section):
     subject_type: Literal["public", "pairwise"] = "public"
     require_consent: bool = True
     access_token_alg: Literal["RS256", "ES256"] | None = None
+    access_token_format: Literal["jwt", "opaque"] = Field(
+        "jwt", description="jwt: signed (RFC 9068); opaque: a reference looked up in the store")
 
     @model_validator(mode="after")
     def _auth(self) -> OidcClientConfig:

@@ -14,6 +14,7 @@ from idp.oidc.core import Core, JsonResult, OAuthRequest
 from idp.oidc.errors import OAuthError
 from idp.oidc.grants import NO_STORE
 from idp.oidc.jose import ALGS, AT_TYP
+from idp.oidc.state import is_opaque
 
 FORM = "application/x-www-form-urlencoded"
 _INTROSPECTED = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "auth_time",
@@ -89,11 +90,20 @@ def malformed_form() -> JsonResult:
 
 
 def check_access_token(core: Core, token: str) -> dict[str, Any]:
-    """A live access token's claims, or ``invalid_token`` (RFC 6750 §3.1)."""
-    claims = core.signer.verify(token, typ=AT_TYP, audience=core.audience)
-    jti = claims.get("jti")
-    if not isinstance(jti, str) or core.state.jti_revoked(jti):
-        raise OAuthError("invalid_token", "token was revoked")
+    """A live access token's claims, or ``invalid_token`` (RFC 6750 §3.1).
+
+    A JWT (RFC 9068 §4) is verified, then its ``jti`` looked up; an opaque token is its
+    record, one store read (revoking it deletes the record).  Either is dead with its family."""
+    if is_opaque(token):
+        found = core.state.get_opaque(token)
+        if found is None or not core.now() < found.get("exp", 0):
+            raise OAuthError("invalid_token", "unknown, expired or revoked token")
+        claims = found
+    else:
+        claims = core.signer.verify(token, typ=AT_TYP, audience=core.audience)
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or core.state.jti_revoked(jti):
+            raise OAuthError("invalid_token", "token was revoked")
     if core.state.family_revoked(claims.get("fid")):
         raise OAuthError("invalid_token", "token was revoked")
     return claims
@@ -157,7 +167,7 @@ def _introspection(core: Core, client_id: str, token: str) -> JsonResult:
     inactive = JsonResult({"active": False}, 200, dict(NO_STORE))
     if not token or len(token) > 16384:
         return inactive
-    if token.count(".") != 2:
+    if token.count(".") != 2 and not is_opaque(token):
         rec = _refresh_info(core, token)
         if rec is None or rec["client_id"] != client_id:
             return inactive  # §4: another client's refresh token says nothing
@@ -177,7 +187,8 @@ def _introspection(core: Core, client_id: str, token: str) -> JsonResult:
 
 
 def revoke(core: Core, req: OAuthRequest) -> JsonResult:
-    """RFC 7009 §2: revoke an access token (its ``jti``) or a refresh token (its family)."""
+    """RFC 7009 §2: revoke an access token (its ``jti``; an opaque one's record) or a refresh
+    token (its family)."""
     try:
         client = authenticate(core, req, "/oauth2/revoke")
     except OAuthError as exc:
@@ -188,7 +199,15 @@ def revoke(core: Core, req: OAuthRequest) -> JsonResult:
     done = JsonResult(empty, 200, dict(NO_STORE))
     if not token or len(token) > 16384:
         return done  # §2.2: invalid tokens do not cause an error
-    if token.count(".") == 2:
+    if is_opaque(token):
+        found = core.state.get_opaque(token)
+        if found is None:
+            return done
+        if found.get("client_id") != client.client_id:
+            return _not_yours(core, req, client.client_id)
+        core.state.drop_opaque(token)
+        kind = "access_token"
+    elif token.count(".") == 2:
         try:
             claims = core.signer.verify(token, typ=AT_TYP, audience=core.audience)
         except OAuthError:

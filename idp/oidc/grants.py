@@ -226,5 +226,6 @@ def token_endpoint(core: Core, req: OAuthRequest) -> JsonResult:
     core.audit("OidcRefresh" if grant_type == "refresh_token" else "OidcToken", req.info,
                user=user, client_id=client.client_id, grantType=grant_type,
                scope=body["scope"], family=grant.family,
-               refreshIssued="refresh_token" in body)
+               refreshIssued="refresh_token" in body,
+               accessFormat=client.config.access_token_format)
     return JsonResult(body, 200, dict(NO_STORE))

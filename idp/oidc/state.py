@@ -13,7 +13,8 @@ value is spent, or nothing changed (a refused write never destroys a token).  Ke
 ``idp:codeused:{fid}:<h>`` family of a redeemed code, to revoke on reuse (RFC 6749 §4.1.2) ·
 ``idp:rt:{fid}:<h>`` refresh token · ``idp:rtused:{fid}:<h>`` rotated-out token → family
 (RFC 9700 §4.14.2 reuse detection) · ``idp:famrev:<fid>`` revoked family ·
-``idp:revoked:<jti>`` revoked access token (RFC 7009) · ``idp:consent:<client>:<sub>``
+``idp:revoked:<jti>`` revoked access token (RFC 7009) · ``idp:at:<h>`` an opaque access
+token's claims (:data:`OPAQUE_PREFIX`; deleted when revoked) · ``idp:consent:<client>:<sub>``
 remembered scopes · ``idp:grantrev:<client>:<sub>`` the time the person revoked the
 client's access (their refresh families started before it are refused) ·
 ``idp:device:{fid}:<h>`` and ``idp:usercode:<code>`` (RFC 8628 §3.2) ·
@@ -32,6 +33,9 @@ from typing import Any
 from idp.store import Store, Write, get_json, key, set_json
 
 _FAMILY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+OPAQUE_PREFIX = "idp_at_"
+"""Opaque access tokens are this prefix and 256 random bits, URL-safe: no ``.``, so never
+taken for a JWT (two dots) or a refresh token (``<fid>.<secret>``)."""
 
 
 def digest(value: str) -> str:
@@ -55,6 +59,11 @@ def family_key(kind: str, value: str) -> str:
     """``idp:<kind>:{fid}:<sha256>``; a value naming no family gets a key nobody writes."""
     fam = family_of(value)
     return key(kind, f"{{{fam}}}:{digest(value)}" if fam else f"untagged:{digest(value)}")
+
+
+def is_opaque(token: str) -> bool:
+    """Whether ``token`` has the shape of an opaque access token (it may still be unknown)."""
+    return token.startswith(OPAQUE_PREFIX) and "." not in token and len(token) <= 128
 
 
 def _dump(record: Any) -> bytes:
@@ -144,6 +153,20 @@ class OidcState:
 
     def family_revoked(self, family: str | None) -> bool:
         return bool(family) and self.store.get(key("famrev", str(family))) is not None
+
+    # opaque access tokens (RFC 7662 §2.2 answers from the record) ------------------------
+    def opaque_write(self, token: str, claims: dict[str, Any], ttl: int) -> Write:
+        """The write that stores an opaque access token's claims under its SHA-256."""
+        return key("at", digest(token)), _dump(claims), max(1, ttl)
+
+    def get_opaque(self, token: str) -> dict[str, Any] | None:
+        """The claims of a live opaque access token: one store read."""
+        rec = get_json(self.store, key("at", digest(token)))
+        return rec if isinstance(rec, dict) else None
+
+    def drop_opaque(self, token: str) -> bool:
+        """Revoke an opaque access token (RFC 7009 §2.1): its record is gone at once."""
+        return self.store.delete(key("at", digest(token)))
 
     def revoke_jti(self, jti: str, ttl: int) -> None:
         self.store.set(key("revoked", jti), b"1", max(1, ttl))

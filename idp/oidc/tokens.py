@@ -1,5 +1,6 @@
-"""Issuing tokens: JWT access tokens (RFC 9068 §2), ID tokens (OIDC Core §2, §3.1.3.6) and
-refresh tokens in families (RFC 9700 §4.14.2: rotation, reuse revokes the family)."""
+"""Issuing tokens: JWT access tokens (RFC 9068 §2) or opaque ones (per client,
+``access_token_format``), ID tokens (OIDC Core §2, §3.1.3.6) and refresh tokens in families
+(RFC 9700 §4.14.2: rotation, reuse revokes the family)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from idp.oidc.clients import Client
 from idp.oidc.core import Core
 from idp.oidc.errors import OAuthError
 from idp.oidc.jose import AT_TYP
-from idp.oidc.state import Spend, tagged
+from idp.oidc.state import OPAQUE_PREFIX, Spend, tagged
 from idp.store import Write, new_id
 
 
@@ -29,7 +30,8 @@ class Grant:
     spend: Spend | None = None  # the code or token redeemed, spent when the response is stored
 
 
-def access_token(core: Core, g: Grant) -> tuple[str, dict[str, Any]]:
+def access_claims(core: Core, g: Grant) -> dict[str, Any]:
+    """What an access token says (RFC 9068 §2.2), whatever its format."""
     now = core.now()
     claims: dict[str, Any] = {
         "iss": core.issuer, "aud": core.audience, "iat": now,
@@ -48,8 +50,22 @@ def access_token(core: Core, g: Grant) -> tuple[str, dict[str, Any]]:
             claims["sid"] = g.grantee.sid
     if g.family:
         claims["fid"] = g.family
+    return claims
+
+
+def access_token(core: Core, g: Grant) -> tuple[str, dict[str, Any]]:
+    """A JWT access token (RFC 9068 §2) and its claims."""
+    claims = access_claims(core, g)
     alg = g.client.config.access_token_alg or core.config.access_token_alg
     return core.signer.sign(claims, alg=alg, typ=AT_TYP), claims
+
+
+def opaque_token(core: Core, g: Grant) -> tuple[str, Write]:
+    """An opaque access token (a reference, RFC 6749 §1.4) and the one write that stores its
+    claims under its SHA-256 for as long as it lives (RFC 7662 §2.2 answers from them)."""
+    token = OPAQUE_PREFIX + new_id(32)
+    return token, core.state.opaque_write(token, access_claims(core, g),
+                                          core.config.access_token_ttl)
 
 
 def id_token(core: Core, g: Grant, at: str) -> str:
@@ -72,7 +88,14 @@ def id_token(core: Core, g: Grant, at: str) -> str:
 
 def issue(core: Core, g: Grant) -> dict[str, Any]:
     """The token response body (RFC 6749 §5.1, OIDC Core §3.1.3.3)."""
-    at, claims = access_token(core, g)
+    opaque: Write | None = None
+    if g.client.config.access_token_format == "opaque":
+        at, opaque = opaque_token(core, g)
+        # its key has no family tag, so it cannot join the swap below: it is written first,
+        # and deleted if the grant is then refused (a token never handed out)
+        core.state.store.set(*opaque)
+    else:
+        at, _ = access_token(core, g)
     body: dict[str, Any] = {"access_token": at, "token_type": "Bearer",
                             "expires_in": core.config.access_token_ttl,
                             "scope": " ".join(g.scopes)}
@@ -83,6 +106,8 @@ def issue(core: Core, g: Grant) -> dict[str, Any]:
         body["refresh_token"], write = new_refresh(core, g)
         writes.append(write)
     if not core.state.commit(g.spend, writes):
+        if opaque is not None:
+            core.state.drop_opaque(at)
         # spent between our read and now: a concurrent redemption is a reuse (RFC 9700 §4.14.2)
         if g.family:
             core.state.revoke_family(g.family, max(0, g.family_expires - core.now())
