@@ -135,6 +135,11 @@ class WebIdentityVerifier:
         raise invalid_token(f"No OpenIDConnect provider found in your account for {issuer}")
 
     def verify(self, token: str) -> WebIdentityClaims:
+        """A signed JWT (RFC 7515 §7.1 compact form) of a registered provider; an opaque
+        access token (a bare reference, no ``.``) has no claims to check and is refused."""
+        if "." not in token:
+            raise invalid_token("The web identity token is not a JWT: an opaque access token "
+                                "cannot be exchanged, use an ID token or a JWT access token")
         header = _segment(token, 0)
         alg = header.get("alg")
         if alg not in ALGS:
