@@ -93,7 +93,7 @@ def issue(core: Core, g: Grant) -> dict[str, Any]:
         at, opaque = opaque_token(core, g)
         # its key has no family tag, so it cannot join the swap below: it is written first,
         # and deleted if the grant is then refused (a token never handed out)
-        core.state.store.set(*opaque)
+        core.state.commit(None, [opaque])
     else:
         at, _ = access_token(core, g)
     body: dict[str, Any] = {"access_token": at, "token_type": "Bearer",
