@@ -211,3 +211,25 @@ oidc:
         checked.output
     served = CliRunner().invoke(main, ["serve", "--config", str(path)])
     assert served.exit_code == 2 and served.output == checked.output
+
+
+@pytest.mark.parametrize("path, form", [
+    pytest.param("/oauth2/token", {"grant_type": "client_credentials"}, id="issuing"),
+    pytest.param("/oauth2/introspect", {"token": OPAQUE_PREFIX + "A" * 43}, id="introspecting"),
+    pytest.param("/oauth2/revoke", {"token": OPAQUE_PREFIX + "A" * 43}, id="revoking"),
+])
+def test_store_down_is_temporarily_unavailable_for_opaque_tokens(
+        tmp_path: Path, demo_keys_dir: Path, path: str, form: dict[str, str]) -> None:
+    """An opaque token needs the store where a client's JWT does not (issuing one): with the
+    store down, every step is the endpoints' own 503, never a 500 or a token not stored."""
+    port = free_port()  # nothing listens there
+    cfg = _with_clients(config(tmp_path, demo_keys_dir, store={
+        "url": f"redis://127.0.0.1:{port}/0", "socket_timeout": 1.0}))
+    app, comps, _ = make_app(cfg, demo=True)
+    try:
+        auth = _basic(SERVICE if path != "/oauth2/introspect" else rp.SERVICE)
+        r = app.test_client().post(path, data=form, headers={"Authorization": auth})
+        assert r.status_code == 503 and r.json is not None
+        assert r.json["error"] == "temporarily_unavailable"
+    finally:
+        comps.close()
