@@ -16,10 +16,12 @@ from urllib.parse import urlencode
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from lxml import etree
 
 from idp.app import Components
 from idp.audit import MemorySink
 from idp.iam.model import Account
+from idp.saml.metadata import parse_sp
 from idp.web.sts import _by_account
 from tests.helpers import config, login, make_app
 from tests.saml.craft import authn_request, redirect_query
@@ -199,3 +201,38 @@ def test_role_picker_groups_roles_by_account_named_by_alias_and_role_name(env: E
     assert [(g.id, g.alias) for g in groups] == [(ACCOUNT, "demo-sandbox"), (other, None)]
     assert [name for _, name in groups[0].roles] == ["Admin", "ReadOnly"]
     assert groups[1].roles == [(f"arn:aws:iam::{other}:role/team/Deploy", "Deploy")]
+
+
+def _sp_display_name(extensions: str, organization: str = "") -> str | None:
+    xml = (f'<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" '
+           f'xmlns:mdui="urn:oasis:names:tc:SAML:metadata:ui" entityID="{SP_ENTITY}">'
+           f'<md:SPSSODescriptor protocolSupportEnumeration='
+           f'"urn:oasis:names:tc:SAML:2.0:protocol">{extensions}'
+           f'<md:AssertionConsumerService Binding='
+           f'"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{SP_ACS}"/>'
+           f'</md:SPSSODescriptor>{organization}</md:EntityDescriptor>')
+    return parse_sp(etree.fromstring(xml.encode()), "test.xml").display_name
+
+
+UI = "<md:Extensions><mdui:UIInfo>{}</mdui:UIInfo></md:Extensions>"
+ORG = ("<md:Organization><md:OrganizationName xml:lang='en'>payroll-inc</md:OrganizationName>"
+       "<md:OrganizationDisplayName xml:lang='en'>Payroll Inc.</md:OrganizationDisplayName>"
+       "<md:OrganizationURL xml:lang='en'>https://payroll.example/</md:OrganizationURL>"
+       "</md:Organization>")
+
+
+@pytest.mark.parametrize(("extensions", "organization", "expected"), [
+    pytest.param(UI.format("<mdui:DisplayName xml:lang='fr'>Paie</mdui:DisplayName>"
+                           "<mdui:DisplayName xml:lang='en'>Payroll</mdui:DisplayName>"), ORG,
+                 "Payroll", id="mdui DisplayName, the English one, before the organization"),
+    pytest.param(UI.format("<mdui:DisplayName xml:lang='fr'>Paie</mdui:DisplayName>"), "",
+                 "Paie", id="mdui DisplayName in another language when no English one"),
+    pytest.param("", ORG, "Payroll Inc.", id="OrganizationDisplayName without mdui"),
+    pytest.param(UI.format("<mdui:DisplayName xml:lang='en'>  Pay\n  roll </mdui:DisplayName>"),
+                 "", "Pay roll", id="white space collapsed"),
+    pytest.param(UI.format("<mdui:DisplayName xml:lang='en'> </mdui:DisplayName>"), "", None,
+                 id="an empty name is no name: the entity ID is shown"),
+])
+def test_sp_display_name_from_metadata(extensions: str, organization: str,
+                                       expected: str | None) -> None:
+    assert _sp_display_name(extensions, organization) == expected
