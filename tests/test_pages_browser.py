@@ -213,6 +213,25 @@ def test_credentials_fit_their_card_and_each_copy_button_copies_its_value(
         context.close()
 
 
+def test_copy_falls_back_to_select_and_copy_when_the_clipboard_api_refuses(
+        chromium: Browser, idp: LiveIdp) -> None:
+    """A browser that refuses ``navigator.clipboard.writeText`` (permissions, an older
+    browser): the button selects the value and copies it with ``execCommand("copy")``."""
+    context = _context(chromium, (390, 844), idp.url)
+    context.add_init_script("navigator.clipboard.writeText = "
+                            "() => Promise.reject(new Error('refused'));")
+    try:
+        page = context.new_page()
+        page.goto(idp.url + AWS_SP)
+        _sign_in(page, "carol")
+        page.wait_for_selector("#exports")
+        secret = page.inner_text("#secret-access-key")
+        assert _copied(page, 'button[data-copy="secret-access-key"]') == secret
+        assert page.evaluate("window.getSelection().toString()") == secret
+    finally:
+        context.close()
+
+
 def test_credentials_without_javascript_show_no_dead_buttons_and_values_stay_selectable(
         chromium: Browser, idp: LiveIdp) -> None:
     context = chromium.new_context(java_script_enabled=False, viewport={"width": 390,
