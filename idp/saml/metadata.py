@@ -54,6 +54,7 @@ class ServiceProvider:
     want_assertions_signed: bool = True
     name_id_formats: tuple[str, ...] = ()
     source: str = "built-in"
+    display_name: str | None = None  # for people: "Sign in to continue to …"
 
     def default_acs(self) -> Endpoint:
         """The default endpoint (SAML Metadata §2.2.3): ``isDefault``, else the first."""
@@ -100,6 +101,23 @@ def _certs(sp: etree._Element, use: str) -> list[str]:
     return out
 
 
+MDUI = "urn:oasis:names:tc:SAML:metadata:ui"
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+def _display_name(entity: etree._Element, sp: etree._Element) -> str | None:
+    """The name people know the SP by: ``mdui:DisplayName`` (SAML Metadata UI §2.1.2,
+    English preferred), else ``md:OrganizationDisplayName`` (SAML Metadata §2.3.2.1)."""
+    names = sp.findall(f"md:Extensions/{{{MDUI}}}UIInfo/{{{MDUI}}}DisplayName", NS) or \
+        entity.findall("md:Organization/md:OrganizationDisplayName", NS)
+    texts = [(n.get(_XML_LANG) or "", " ".join((n.text or "").split())) for n in names]
+    texts = [(lang, text) for lang, text in texts if text]
+    if not texts:
+        return None
+    english = [text for lang, text in texts if lang.lower().startswith("en")]
+    return (english or [texts[0][1]])[0][:200]
+
+
 def parse_sp(entity: etree._Element, source: str) -> ServiceProvider:
     """One ``<md:EntityDescriptor>`` with an SPSSODescriptor; ValueError says what is wrong."""
     entity_id = (entity.get("entityID") or "").strip()
@@ -127,7 +145,7 @@ def parse_sp(entity: etree._Element, source: str) -> ServiceProvider:
         encryption_certs=tuple(_certs(sp, "encryption")),
         authn_requests_signed=bool_attr(sp, "AuthnRequestsSigned"),
         want_assertions_signed=bool_attr(sp, "WantAssertionsSigned"),
-        name_id_formats=formats, source=source)
+        name_id_formats=formats, source=source, display_name=_display_name(entity, sp))
 
 
 def parse_metadata_file(path: Path) -> list[ServiceProvider]:
@@ -187,4 +205,5 @@ def aws_sp(issuer: str) -> ServiceProvider:
     """The built-in AWS-style SP (DESIGN.md): its consumer is ``<issuer>/federation/saml``."""
     return ServiceProvider(AWS_ENTITY_ID, (Endpoint(POST, issuer.rstrip("/") +
                                                     "/federation/saml", 0, True),),
-                           name_id_formats=(PERSISTENT, TRANSIENT))
+                           name_id_formats=(PERSISTENT, TRANSIENT),
+                           display_name="AWS temporary credentials")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from flask import Blueprint, redirect, render_template, request
 from werkzeug.wrappers import Response
@@ -24,12 +24,35 @@ from idp.web.context import (
 bp = Blueprint("login", __name__)
 
 
+def _asked_by(next_path: str) -> str | None:
+    """The registered SP or OIDC client whose parked request the login continues (``next``
+    is ``/saml/sso?resume=…`` or ``/oauth2/authorize?resume=…``), or ``None``.  The name
+    comes from the SP's metadata or the client's registration only; the request merely
+    selects one of those (a made-up or expired ``resume`` names nobody)."""
+    parts = urlsplit(next_path)
+    resume = parse_qs(parts.query).get("resume", [""])[0]
+    if not resume:
+        return None
+    from idp.web.oidc import waiting_client_name
+    from idp.web.saml import waiting_sp_name
+
+    lookup = {"/saml/sso": waiting_sp_name,
+              "/oauth2/authorize": waiting_client_name}.get(parts.path)
+    if lookup is None:
+        return None
+    try:
+        return lookup(resume)
+    except UnavailableError:  # the page still works without the name
+        return None
+
+
 def _form(status: int = 200, *, error: str | None = None, username: str = "",
           notice: str | None = None) -> Response:
     next_path = safe_next(request.values.get("next"))
     html = render_template("login.html", error=error, username=username[:256],
                            next=next_path, reauth=request.values.get("reauth") == "1",
-                           csrf_token=form_csrf_token(), notice=notice)
+                           csrf_token=form_csrf_token(), notice=notice,
+                           asked_by=_asked_by(next_path))
     resp = Response(html, status=status, mimetype="text/html")
     return resp
 

@@ -101,6 +101,16 @@ def _result(result: Result) -> Response:
     return _redirect(result)
 
 
+def waiting_client_name(resume: str) -> str | None:
+    """Who the parked request ``/oauth2/authorize?resume=<resume>`` signs in to, for the
+    login page: the registered client's name (its ``client_name``, else its ID)."""
+    rec = provider().core.state.get_authreq(resume)
+    params = rec.get("params") if rec is not None else None
+    client_id = params.get("client_id") if isinstance(params, dict) else None
+    client = provider().core.clients.get(client_id) if isinstance(client_id, str) else None
+    return client.name if client is not None else None
+
+
 def _participant(client_id: str | None) -> None:
     """Remember that this client got something from the IdP session (for logout)."""
     sess = current_session()

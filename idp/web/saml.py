@@ -17,10 +17,12 @@ from idp.saml.idp_metadata import idp_metadata
 from idp.saml.metadata import aws_sp, load_metadata
 from idp.saml.outcomes import NeedMfa
 from idp.saml.slo import Logout
+from idp.store import get_json, key
 from idp.web import security
 from idp.web.context import (
     components,
     current_session,
+    form_csrf_token,
     login_redirect,
     mfa_redirect,
     request_info,
@@ -52,7 +54,12 @@ def _binding() -> Binding:
 
 def _render(outcome: Outcome) -> Response:
     if isinstance(outcome, PostForm):
-        html = render_template("saml_post.html", action=outcome.action, fields=outcome.fields)
+        fields = dict(outcome.fields)
+        if outcome.action == components().config.issuer.rstrip("/") + "/federation/saml":
+            # our own consumer: this browser's CSRF token lets it skip its role picker
+            # when there is a single role (idp.web.sts); never sent to another origin
+            fields["csrf_token"] = form_csrf_token()
+        html = render_template("saml_post.html", action=outcome.action, fields=fields)
         resp = Response(html, mimetype="text/html")
         target = urlsplit(outcome.action)
         resp.headers["Content-Security-Policy"] = (
@@ -68,6 +75,16 @@ def _render(outcome: Outcome) -> Response:
         html = render_template("saml_done.html", title=outcome.title, message=outcome.message)
         return Response(html, mimetype="text/html")
     return redirect(outcome.location)  # type: ignore[return-value]
+
+
+def waiting_sp_name(pending_id: str) -> str | None:
+    """Who the parked request ``/saml/sso?resume=<pending_id>`` signs in to, for the login
+    page: the registered SP's display name from its metadata, else its entity ID."""
+    idp = _idp()
+    pending = get_json(idp.d.store, key("saml_req", pending_id)) \
+        if 0 < len(pending_id) <= 64 else None
+    sp = idp.sps.get(pending.get("sp", "")) if isinstance(pending, dict) else None
+    return (sp.display_name or sp.entity_id) if sp is not None else None
 
 
 @bp.get("/saml/metadata")

@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,6 +24,7 @@ from werkzeug.wrappers import Response
 
 from idp.app import Components
 from idp.errors import UnavailableError
+from idp.iam.arn import Arn
 from idp.iam.query import QueryCaller, handle_iam_query
 from idp.iam.query_xml import error as iam_error
 from idp.mfa.devices import INVALID, DeviceRefused, VirtualDevices
@@ -300,11 +302,17 @@ def federation() -> Response:
     try:
         provider, roles, says_mfa = _roles(saml_response)
         chosen = request.form.get("role")
-        if chosen is None:
-            return _page("sts_federation.html", 200, roles=roles, saml_response=saml_response,
-                         csrf_token=form_csrf_token(),
-                         preselect=request.form.get("RelayState"))
-        if not security.csrf_ok():
+        if chosen is None and len(roles) == 1 and security.csrf_ok():
+            # one role: no picker (the IdP's own POST form carried this browser's CSRF
+            # token: see idp.web.saml); the same checks as when it is chosen
+            chosen = roles[0][0]
+        elif chosen is None:
+            arns = [r[0] for r in roles]
+            relay = request.form.get("RelayState")
+            return _page("sts_federation.html", 200, accounts=_by_account(arns),
+                         saml_response=saml_response, csrf_token=form_csrf_token(),
+                         preselect=relay if relay in arns else arns[0] if arns else None)
+        elif not security.csrf_ok():
             return _page("sts_federation.html", 403, error="the form expired, sign in again")
         if chosen not in {r[0] for r in roles}:
             raise StsError("that role is not in the assertion", code="AccessDenied",
@@ -333,9 +341,33 @@ def federation() -> Response:
         return _page("sts_federation.html", exc.status, error=f"{exc.code}: {exc.description}")
 
 
+@dataclass(frozen=True)
+class _AccountRoles:
+    """One account of the role picker: its ID, its alias if configured, its roles as
+    ``(ARN, role name)``."""
+
+    id: str
+    alias: str | None
+    roles: list[tuple[str, str]]
+
+
+def _by_account(arns: list[str]) -> list[_AccountRoles]:
+    """The roles of the assertion grouped by account (in the order they came), each named as
+    IAM names it (the role's ``name``; the last part of the ARN's resource otherwise)."""
+    model = components().iam
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for arn in arns:
+        parsed = Arn.parse(arn)
+        known = model.roles.get(arn)
+        name = known.name if known else (parsed.resource.rsplit("/", 1)[-1] if parsed else arn)
+        groups.setdefault(parsed.account if parsed else "", []).append((arn, name))
+    return [_AccountRoles(acct, getattr(model.accounts.get(acct), "alias", None), roles)
+            for acct, roles in groups.items()]
+
+
 def _page(template: str, status: int, **kw: Any) -> Response:
     kw.setdefault("error", None)
-    kw.setdefault("roles", [])
+    kw.setdefault("accounts", [])
     kw.setdefault("preselect", None)
     html = render_template(template, **kw)
     return Response(html, status, mimetype="text/html")
