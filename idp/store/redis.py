@@ -16,7 +16,9 @@ URLs (DESIGN.md §Identifiers and keys in the store; redis-py ``from_url`` for q
 server that is down shows up as :class:`~idp.errors.StoreUnavailable` on first use.  One-time
 values use ``GETDEL`` and ``SET NX EX``; :meth:`RedisStore.incr` is one Lua script (single key,
 so valid on Cluster) that sets the TTL only on a counter without one; :meth:`RedisStore.swap`
-is one Lua script over keys of one hash slot.
+is one Lua script over keys of one hash slot.  :meth:`RedisStore.get_many`,
+:meth:`RedisStore.set_many` and :meth:`RedisStore.add_then_get` are pipelines without
+``MULTI`` (one round trip to a server; one per primary concerned on a Cluster).
 """
 
 from __future__ import annotations
@@ -343,6 +345,45 @@ class RedisStore:
     def take(self, key: str) -> bytes | None:
         """``GETDEL``: a one-time value is returned to one caller only."""
         return self._call("GETDEL", lambda c: _opt_bytes(c.getdel(key)))
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """``GET`` each key in one pipeline."""
+        if not keys:
+            return []
+
+        def run(c: Client) -> list[bytes | None]:
+            pipe = c.pipeline(transaction=False)
+            for k in keys:
+                pipe.get(k)
+            return [_opt_bytes(v) for v in pipe.execute()]
+        return self._call("PIPELINE GET", run)
+
+    def set_many(self, writes: Sequence[Write]) -> None:
+        """``SET key value EX ttl`` for each write, in one pipeline."""
+        for _, _, ttl in writes:
+            check_ttl(ttl)
+        if not writes:
+            return
+
+        def run(c: Client) -> None:
+            pipe = c.pipeline(transaction=False)
+            for k, value, ttl in writes:
+                pipe.set(k, value, ex=ttl)
+            pipe.execute()
+        self._call("PIPELINE SET", run)
+
+    def add_then_get(self, key: str, value: bytes, ttl: int,
+                     read: str) -> tuple[bool, bytes | None]:
+        """``SET key value NX EX ttl`` then ``GET read``, in one pipeline."""
+        check_ttl(ttl)
+
+        def run(c: Client) -> tuple[bool, bytes | None]:
+            pipe = c.pipeline(transaction=False)
+            pipe.set(key, value, ex=ttl, nx=True)
+            pipe.get(read)
+            added, raw = pipe.execute()
+            return bool(added), _opt_bytes(raw)
+        return self._call("PIPELINE SET NX GET", run)
 
     def swap(self, key: str, expected: bytes, writes: Sequence[Write]) -> bool:
         """Compare, ``SET … EX`` each write, then ``DEL``, in one Lua script (see ``SWAP_LUA``)."""
