@@ -92,9 +92,7 @@ def check_access_token(core: Core, token: str) -> dict[str, Any]:
     """A live access token's claims, or ``invalid_token`` (RFC 6750 §3.1)."""
     claims = core.signer.verify(token, typ=AT_TYP, audience=core.audience)
     jti = claims.get("jti")
-    if not isinstance(jti, str) or core.state.jti_revoked(jti):
-        raise OAuthError("invalid_token", "token was revoked")
-    if core.state.family_revoked(claims.get("fid")):
+    if not isinstance(jti, str) or core.state.access_revoked(jti, claims.get("fid")):
         raise OAuthError("invalid_token", "token was revoked")
     return claims
 
