@@ -105,9 +105,9 @@ class Store(Protocol):
         ...
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        """The values of ``keys`` in their order (``None`` where missing), in one round trip:
-        a pipeline of ``GET``, not ``MGET``, so the keys may lie in different Cluster slots.
-        Each value is as :meth:`get` would read it; together they are not one snapshot."""
+        """The values of ``keys`` in their order (``None`` where missing), in one round trip
+        (Redis ``MGET``; on a Cluster, where the keys may lie in different slots, a pipeline
+        of ``GET``).  Each value is as :meth:`get` would read it."""
         ...
 
     def set_many(self, writes: Sequence[Write]) -> None:
