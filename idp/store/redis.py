@@ -80,8 +80,8 @@ redis.call('DEL', KEYS[1])
 return 1
 """
 
-# SET NX EX KEYS[1], then GET KEYS[2] (a reply of {added, value}; a missing value ends the
-# Lua table, so it comes last).
+# SET NX EX KEYS[1], then GET KEYS[2]: {1 if written else 0, the value} (a missing value is
+# Lua false in the table, a nil in the reply).  One script: nothing runs between the two.
 ADD_GET_LUA = """
 local added = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) and 1 or 0
 return {added, redis.call('GET', KEYS[2])}
