@@ -1,6 +1,7 @@
 """Redis round trips and commands per operation on the hot paths, on a real ``redis-server``.
 
-Each operation runs through the whole WSGI app (fast paths included) on a Redis store whose
+Each operation runs through the whole WSGI app (the machine-to-machine POSTs once through the
+fast paths, once through the Flask routes alone) on a Redis store whose
 connections count what they send: a round trip is one write of packed commands to the server
 (a pipeline or a Lua script is one), a command is what ``INFO commandstats`` counts on the
 server.  The upper bounds pin today's figures (bench/RESULTS.md, "Redis round trips per
@@ -37,7 +38,7 @@ from idp.saml.xml import NS, encode_redirect
 from idp.store import open_store
 from idp.store.redis import RedisStore
 from tests.helpers import config, make_app
-from tests.sts.webapp import FORM, ISSUER, session_from, sts_call
+from tests.sts.webapp import FORM, ISSUER, flask_only, session_from, sts_call
 
 SP = "https://sp.trips.example/metadata"
 ACS = "https://sp.trips.example/acs"
@@ -155,8 +156,9 @@ def _hidden(name: str, text: str) -> str:
 class Flows:
     """The operations, each a function; the state one leaves is what the next one uses."""
 
-    def __init__(self, client: Client, sp_key: rsa.RSAPrivateKey) -> None:
-        self.c = client
+    def __init__(self, client: Client, machine: Client, sp_key: rsa.RSAPrivateKey) -> None:
+        self.c = client  # the browser's requests: the app as served
+        self.m = machine  # the machine-to-machine POSTs: as served, or the Flask routes alone
         self.sp_key = sp_key
         self.saml_response = ""
         self.creds: Any = None
@@ -187,14 +189,14 @@ class Flows:
         self.saml_response = _hidden("SAMLResponse", r.get_data(as_text=True))
 
     def assume_saml(self) -> None:
-        self.creds = session_from(sts_call(self.c, {
+        self.creds = session_from(sts_call(self.m, {
             "Action": "AssumeRoleWithSAML",
             "RoleArn": "arn:aws:iam::111122223333:role/Developer",
             "PrincipalArn": "arn:aws:iam::111122223333:saml-provider/demo-idp",
             "SAMLAssertion": self.saml_response}))
 
     def caller(self) -> None:
-        r = sts_call(self.c, {"Action": "GetCallerIdentity"}, self.creds)
+        r = sts_call(self.m, {"Action": "GetCallerIdentity"}, self.creds)
         assert r.status_code == 200 and "assumed-role/Developer" in r.get_data(as_text=True)
 
     def authorize(self) -> None:
@@ -215,7 +217,7 @@ class Flows:
         self.code = parse_qs(urlsplit(location).query)["code"][0]
 
     def _token(self, auth: tuple[str, str], **form: str) -> dict[str, Any]:
-        r = self.c.post("/oauth2/token", base_url=ISSUER, data=form, auth=auth,
+        r = self.m.post("/oauth2/token", base_url=ISSUER, data=form, auth=auth,
                         content_type=FORM)
         assert r.status_code == 200, r.get_data(as_text=True)[:300]
         out: dict[str, Any] = r.get_json()
@@ -233,14 +235,17 @@ class Flows:
         assert self._token(SERVICE, grant_type="client_credentials")["access_token"]
 
     def introspect(self) -> None:
-        r = self.c.post("/oauth2/introspect", base_url=ISSUER, auth=WEB, content_type=FORM,
+        r = self.m.post("/oauth2/introspect", base_url=ISSUER, auth=WEB, content_type=FORM,
                         data={"token": self.tokens["access_token"]})
         assert r.status_code == 200 and r.get_json()["active"] is True, r.get_data()
 
 
-@pytest.fixture
-def flows(tmp_path: Path, demo_keys_dir: Path, redis_url: str) -> Iterator[tuple[Flows, Measure]]:
-    """The demo app on a counting Redis store, and ``measure(fn)``: what ``fn`` cost it."""
+@pytest.fixture(params=["fast path", "flask route"])
+def flows(request: pytest.FixtureRequest, tmp_path: Path, demo_keys_dir: Path, redis_url: str
+          ) -> Iterator[tuple[Flows, Measure]]:
+    """The demo app on a counting Redis store, and ``measure(fn)``: what ``fn`` cost it.  The
+    POSTs to /sts and /oauth2 go to the app as served (the fast paths) or to the Flask routes
+    alone: both cost the same."""
     counter = Counter()
     store = _counting_store(redis_url, counter)
     sp_key = _sp_metadata(tmp_path / "metadata")
@@ -259,7 +264,9 @@ def flows(tmp_path: Path, demo_keys_dir: Path, redis_url: str) -> Iterator[tuple
         return Cost(counter.trips - trips, commands() - cmds, counter.sent[sent:])
 
     try:
-        yield Flows(Client(app), sp_key), measure
+        served = Client(app)
+        machine = served if request.param == "fast path" else Client(flask_only(app))
+        yield Flows(served, machine, sp_key), measure
     finally:
         server.close()
         comps.close()
