@@ -1,11 +1,11 @@
 """Redis round trips and commands per operation on the hot paths, on a real ``redis-server``.
 
 Each operation runs through the whole WSGI app (the machine-to-machine POSTs once through the
-fast paths, once through the Flask routes alone) on a Redis store whose
-connections count what they send: a round trip is one write of packed commands to the server
-(a pipeline or a Lua script is one), a command is what ``INFO commandstats`` counts on the
-server.  The upper bounds pin today's figures (bench/RESULTS.md, "Redis round trips per
-operation"): an extra round trip on a hot path fails here.
+fast paths, once through the Flask routes alone) on a Redis store whose connections count what
+they send: a round trip is one write of packed commands to the server (a pipeline or a Lua
+script is one), a command is what ``INFO commandstats`` counts on the server.  The upper
+bounds pin today's figures (bench/RESULTS.md, "Redis round trips per operation"): an extra
+round trip on a hot path fails here.
 """
 
 from __future__ import annotations
