@@ -71,6 +71,19 @@ class FaultAfterRead:
         self._after(key)
         return value
 
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        values = self.inner.get_many(keys)
+        for k in keys:
+            self._after(k)
+        return values
+
+    def set_many(self, writes: Sequence[Write]) -> None:
+        self.inner.set_many(writes)
+
+    def add_then_get(self, key: str, value: bytes, ttl: int,
+                     read: str) -> tuple[bool, bytes | None]:
+        return self.inner.add_then_get(key, value, ttl, read)
+
     def set(self, key: str, value: bytes, ttl: int) -> None:
         self.inner.set(key, value, ttl)
 

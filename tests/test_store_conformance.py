@@ -17,7 +17,17 @@ import pytest
 import redis
 
 from idp.errors import ConfigError, StoreUnavailable
-from idp.store import Store, get_json, hash_slot, key, new_id, open_store, set_json, take_json
+from idp.store import (
+    CLUSTER_SLOTS,
+    Store,
+    get_json,
+    hash_slot,
+    key,
+    new_id,
+    open_store,
+    set_json,
+    take_json,
+)
 from idp.store.memory import MemoryStore
 from idp.store.redis import RedisStore
 from tests.fixtures.redis_server import RedisServer
@@ -98,6 +108,12 @@ def test_set_replaces_previous_value(store: Store) -> None:
         pytest.param(lambda s, k, t: s.add(k, b"v", t), id="add"),
         pytest.param(lambda s, k, t: s.incr(k, t), id="incr"),
         pytest.param(lambda s, k, t: s.expire(k, t), id="expire"),
+        pytest.param(lambda s, k, t: s.set_many([(k, b"v", t)]), id="set_many"),
+        pytest.param(lambda s, k, t: s.set_many([(key("sess", new_id()), b"v", 60),
+                                                 (k, b"v", t)]),
+                     id="set_many with one bad ttl writes none"),
+        pytest.param(lambda s, k, t: s.add_then_get(key("replay", new_id()), b"v", t, k),
+                     id="add_then_get"),
     ],
 )
 def test_every_write_requires_a_positive_ttl(
@@ -145,6 +161,61 @@ def test_add_under_concurrency_exactly_one_claims(store: Store) -> None:
     results = _race(THREADS, lambda: store.add(k, b"mine", 60))
     assert results.count(True) == 1
     assert results.count(False) == THREADS - 1
+
+
+def _spread_keys(n: int) -> list[str]:
+    """``n`` keys, the first three in different thirds of the hash slots (on the test
+    Cluster, on its three primaries)."""
+    keys: list[str] = []
+    thirds: set[int] = set()
+    while len(keys) < n:
+        k = key("sess", new_id())
+        third = hash_slot(k) * 3 // CLUSTER_SLOTS
+        if third not in thirds or len(thirds) == 3:
+            thirds.add(third)
+            keys.append(k)
+    return keys
+
+
+def test_get_many_reads_each_key_in_order_none_where_missing(store: Store) -> None:
+    keys = _spread_keys(5)
+    store.set(keys[0], b"zero", 60)
+    store.set(keys[2], b"", 60)
+    store.set(keys[4], b"four", 60)
+    assert store.get_many(keys) == [b"zero", None, b"", None, b"four"]
+    assert store.get_many([keys[4], keys[4], keys[0]]) == [b"four", b"four", b"zero"]
+    assert store.get_many([]) == []
+
+
+def test_set_many_writes_each_key_with_its_own_ttl(store: Store) -> None:
+    keys = _spread_keys(3)
+    store.set(keys[0], b"old", 60)
+    store.set_many([(keys[0], b"a", 60), (keys[1], b"b", 120), (keys[2], b"c", 1)])
+    assert store.get_many(keys) == [b"a", b"b", b"c"]
+    assert 55 <= (store.ttl(keys[0]) or 0) <= 60
+    assert 115 <= (store.ttl(keys[1]) or 0) <= 120
+    time.sleep(1.3)
+    assert store.get(keys[2]) is None
+    store.set_many([])
+
+
+def test_add_then_get_claims_once_and_reads_the_other_key_after(store: Store) -> None:
+    marker, other = _spread_keys(2)
+    assert store.add_then_get(marker, b"1", 60, other) == (True, None)
+    store.set(other, b"epoch", 60)
+    assert store.add_then_get(marker, b"2", 60, other) == (False, b"epoch")
+    assert store.get(marker) == b"1"
+    fresh = key("replay", new_id())
+    assert store.add_then_get(fresh, b"self", 60, fresh) == (True, b"self"), \
+        "the read comes after the claim"
+
+
+def test_add_then_get_under_concurrency_exactly_one_claims(store: Store) -> None:
+    marker, other = _spread_keys(2)
+    store.set(other, b"epoch", 60)
+    results = _race(THREADS, lambda: store.add_then_get(marker, b"mine", 60, other))
+    assert [claimed for claimed, _ in results].count(True) == 1
+    assert all(read == b"epoch" for _, read in results)
 
 
 def test_take_returns_a_one_time_value_once(store: Store) -> None:

@@ -17,6 +17,7 @@ still ends at its own timeouts or with ``idp users revoke``.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -24,7 +25,7 @@ from typing import Any
 
 from idp.config import SessionConfig
 from idp.directory import Identity
-from idp.store import Store, get_json, key, new_id, set_json
+from idp.store import Store, Write, get_json, key, new_id
 
 TOUCH_EVERY = 30  # seconds between idle-timeout renewals (fewer writes on busy sessions)
 
@@ -107,8 +108,7 @@ class SessionManager:
         )
         if user_agent:
             sess.extra["ua"] = user_agent[:200]
-        self._write(sess, now)
-        self._index(sess, now)
+        self._write_listed(sess, now)
         return sess
 
     def elevate(self, sess: IdpSession, method: str, when: int) -> IdpSession:
@@ -120,8 +120,7 @@ class SessionManager:
         data = {**sess.to_json(), "amr": amr, "mfa_time": when, "pending": None,
                 "last_seen": int(self.clock())}
         new = IdpSession(id=new_id(32), **data)
-        self._write(new, int(self.clock()))
-        self._index(new, int(self.clock()))
+        self._write_listed(new, int(self.clock()))
         return new
 
     def get(self, session_id: str | None) -> IdpSession | None:
@@ -148,27 +147,35 @@ class SessionManager:
     def destroy(self, session_id: str) -> bool:
         return self.store.delete(_store_key(session_id))
 
-    def _index(self, sess: IdpSession, now: int) -> None:
-        """Add ``sess`` to its person's list (and drop the ended ones)."""
-        live = self._live_hashes(sess.username)
-        hashes = [*(h for h in live if h != _hash(sess.id)), _hash(sess.id)][-MAX_LISTED:]
-        set_json(self.store, _index_key(sess.username), hashes,
-                 max(1, self.config.absolute_timeout))
+    def _write_listed(self, sess: IdpSession, now: int) -> None:
+        """Write a new session and its person's list with it, in one round trip."""
+        record = self._record(sess, now)
+        self.store.set_many([*([record] if record else []), self._index(sess)])
 
-    def _live_hashes(self, username: str) -> list[str]:
-        listed = get_json(self.store, _index_key(username))
+    def _index(self, sess: IdpSession) -> Write:
+        """The write of the person's list with ``sess`` added (and the ended ones dropped)."""
+        live = [h for h, _ in self._listed(sess.username)]
+        hashes = [*(h for h in live if h != _hash(sess.id)), _hash(sess.id)][-MAX_LISTED:]
+        return (_index_key(sess.username), _dump(hashes), max(1, self.config.absolute_timeout))
+
+    def _listed(self, username: str) -> list[tuple[str, bytes]]:
+        """The person's listed sessions still in the store, as ``(hash, stored value)``: the
+        list, then every session it names in one round trip."""
+        raw = self.store.get(_index_key(username))
+        listed = None if raw is None else json.loads(raw)
         if not isinstance(listed, list):
             return []
-        return [h for h in listed if isinstance(h, str)
-                and self.store.get(key("sess", h)) is not None]
+        hashes = [h for h in listed if isinstance(h, str)]
+        values = self.store.get_many([key("sess", h) for h in hashes])
+        return [(h, v) for h, v in zip(hashes, values, strict=True) if v is not None]
 
     def of_person(self, username: str) -> list[tuple[str, IdpSession]]:
         """The person's live sessions as ``(hash, session)``, newest sign-in first; the
         sessions' ``id`` is empty (the store has only its hash)."""
         now = int(self.clock())
         out: list[tuple[str, IdpSession]] = []
-        for h in self._live_hashes(username):
-            data = get_json(self.store, key("sess", h))
+        for h, raw in self._listed(username):
+            data = json.loads(raw)
             if not isinstance(data, dict):
                 continue
             sess = IdpSession(id="", **data)
@@ -188,10 +195,19 @@ class SessionManager:
         mine = _hash(sess.id)
         ended = sum(self.store.delete(key("sess", h))
                     for h, _ in self.of_person(sess.username) if h != mine)
-        self._index(sess, int(self.clock()))
+        self.store.set(*self._index(sess))
         return ended
 
-    def _write(self, sess: IdpSession, now: int) -> None:
+    def _record(self, sess: IdpSession, now: int) -> Write | None:
+        """The write of ``sess`` (``None`` when it has no time left)."""
         ttl = min(self.config.idle_timeout, sess.expires_at - now)
-        if ttl > 0:
-            set_json(self.store, _store_key(sess.id), sess.to_json(), ttl)
+        return (_store_key(sess.id), _dump(sess.to_json()), ttl) if ttl > 0 else None
+
+    def _write(self, sess: IdpSession, now: int) -> None:
+        record = self._record(sess, now)
+        if record:
+            self.store.set(*record)
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()

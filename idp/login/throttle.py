@@ -103,8 +103,8 @@ class Throttle:
         counters = [(kind, k, limit)]
         if device is None:
             counters.append(("ip", key("lock", f"ip:{ip}"), self.config.ip_failures_per_window))
-        for name, ck, lim in counters:
-            raw = self.store.get(ck)
+        values = self.store.get_many([ck for _, ck, _ in counters])  # one round trip
+        for (name, ck, lim), raw in zip(counters, values, strict=True):
             if raw is not None and int(raw) >= lim:
                 retry = self.store.ttl(ck) or 1
                 raise TooManyAttempts(retry, debug=f"{name} limit reached")

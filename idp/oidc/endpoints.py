@@ -92,19 +92,19 @@ def malformed_form() -> JsonResult:
 def check_access_token(core: Core, token: str) -> dict[str, Any]:
     """A live access token's claims, or ``invalid_token`` (RFC 6750 §3.1).
 
-    A JWT (RFC 9068 §4) is verified, then its ``jti`` looked up; an opaque token is its
-    record, one store read (revoking it deletes the record).  Either is dead with its family."""
+    A JWT (RFC 9068 §4) is verified, then its ``jti`` and family markers read in one round
+    trip; an opaque token is its record, one store read (revoking it deletes the record),
+    then its family's marker.  Either is dead with its family."""
     if is_opaque(token):
         found = core.state.get_opaque(token)
         if found is None or not core.now() < found.get("exp", 0):
             raise OAuthError("invalid_token", "unknown, expired or revoked token")
-        claims = found
-    else:
-        claims = core.signer.verify(token, typ=AT_TYP, audience=core.audience)
-        jti = claims.get("jti")
-        if not isinstance(jti, str) or core.state.jti_revoked(jti):
+        if core.state.family_revoked(found.get("fid")):
             raise OAuthError("invalid_token", "token was revoked")
-    if core.state.family_revoked(claims.get("fid")):
+        return found
+    claims = core.signer.verify(token, typ=AT_TYP, audience=core.audience)
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or core.state.access_revoked(jti, claims.get("fid")):
         raise OAuthError("invalid_token", "token was revoked")
     return claims
 

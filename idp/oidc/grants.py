@@ -47,13 +47,18 @@ def revoke_family(core: Core, family: str, left: int) -> None:
     core.state.revoke_family(family, max(0, left) + core.config.access_token_ttl)
 
 
-def person_now(core: Core, grantee: Grantee, family: str | None = None) -> Grantee:
+def person_now(core: Core, grantee: Grantee, family: str | None = None, *,
+               revoked: bool | None = None) -> Grantee:
     """The grantee as the directory holds them now, so that every token (a refreshed one too)
     carries the groups and ``roles`` the mapping gives today.  A person no longer in the
     directory gets ``invalid_grant`` (and their refresh family is revoked); an unreachable
     directory gets ``temporarily_unavailable``, and nothing was spent yet (codes and refresh
-    tokens are spent only when the new tokens are written, :meth:`OidcState.commit`)."""
-    if revoked_after(core.state.store, (grantee.subject, grantee.username), grantee.auth_time):
+    tokens are spent only when the new tokens are written, :meth:`OidcState.commit`).
+    ``revoked``: whether the person was revoked, when the caller read their markers already."""
+    if revoked is None:
+        revoked = revoked_after(core.state.store, (grantee.subject, grantee.username),
+                                grantee.auth_time)
+    if revoked:
         if family:
             revoke_family(core, family, core.config.refresh_family_ttl)
         raise OAuthError("invalid_grant", "the grant was revoked",
@@ -135,17 +140,20 @@ def refresh_token(core: Core, client: Client, req: OAuthRequest) -> Grant:
         # not spent, and the owner's family stays (only rotated-out tokens reveal a leak)
         raise OAuthError("invalid_grant", "invalid or expired refresh token",
                          debug=f"refresh token of `{rec['client_id']}`")
-    if core.state.family_revoked(rec["fid"]):
+    grantee = Grantee.from_json(rec["grantee"])
+    marks = core.state.refresh_marks(rec["fid"], client.client_id, grantee.subject,
+                                     grantee.username)
+    if marks.family:
         raise OAuthError("invalid_grant", "refresh token was revoked")
     scopes = _scopes(req.get("scope"), rec["scope"], rec["scope"])
-    grantee = Grantee.from_json(rec["grantee"])
     started = rec["fexp"] - core.config.refresh_family_ttl
-    if core.state.grants_revoked(client.client_id, grantee.subject, started):
+    if marks.grants_revoked(started):
         revoke_family(core, rec["fid"], rec["fexp"] - now)
         raise OAuthError("invalid_grant", "refresh token was revoked",
                          debug="the person revoked the client's access on /account")
     # the roles of the mapping at refresh time, not at sign-in (nothing is spent before this)
-    grantee = person_now(core, grantee, rec["fid"])
+    grantee = person_now(core, grantee, rec["fid"],
+                         revoked=marks.person_revoked(grantee.auth_time))
     spend = spend.marked(core.state.refresh_used(token, rec["fid"], rec["fexp"] - now))
     return Grant(client, scopes, grantee, None, rec["fid"], rec["fexp"], True, spend)
 

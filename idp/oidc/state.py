@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from idp.revocation import marker_keys, revoked_in
 from idp.store import Store, Write, get_json, key, set_json
 
 _FAMILY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -83,6 +84,27 @@ class Spend:
 
     def marked(self, *marks: Write) -> Spend:
         return Spend(self.key, self.value, self.marks + marks)
+
+
+@dataclass(frozen=True)
+class RefreshMarks:
+    """The revocation markers that bear on a refresh token, read in one round trip
+    (:meth:`OidcState.refresh_marks`)."""
+
+    family: bool
+    """The token's family was revoked (reuse, logout, RFC 7009)."""
+    grants: int | None
+    """When the person withdrew the client's access, if they did."""
+    person: tuple[bytes | None, ...]
+    """The person's revocation markers (:func:`idp.revocation.marker_keys`)."""
+
+    def grants_revoked(self, started: int) -> bool:
+        """The person withdrew the client's access at or after the family ``started``."""
+        return self.grants is not None and started <= self.grants
+
+    def person_revoked(self, auth_time: int) -> bool:
+        """The person was revoked at or after signing in (``idp users revoke``)."""
+        return revoked_in(self.person, auth_time)
 
 
 class OidcState:
@@ -168,11 +190,24 @@ class OidcState:
         """Revoke an opaque access token (RFC 7009 §2.1): its record is gone at once."""
         return self.store.delete(key("at", digest(token)))
 
+    def refresh_marks(self, family: str, client_id: str, subject: str,
+                      username: str) -> RefreshMarks:
+        """The family's, the grant's and the person's revocation markers, in one round
+        trip."""
+        fam, grants, *person = self.store.get_many([
+            key("famrev", family), key("grantrev", f"{client_id}:{digest(subject)}"),
+            *marker_keys((subject, username))])
+        return RefreshMarks(fam is not None, None if grants is None else int(grants),
+                            tuple(person))
+
+    def access_revoked(self, jti: str, family: object) -> bool:
+        """An access token's ``jti`` (RFC 7009) or its refresh family was revoked: both
+        markers read in one round trip."""
+        keys = [key("revoked", jti), *([key("famrev", str(family))] if family else [])]
+        return any(v is not None for v in self.store.get_many(keys))
+
     def revoke_jti(self, jti: str, ttl: int) -> None:
         self.store.set(key("revoked", jti), b"1", max(1, ttl))
-
-    def jti_revoked(self, jti: str) -> bool:
-        return self.store.get(key("revoked", jti)) is not None
 
     def claim_assertion(self, client_id: str, jti: str, ttl: int) -> bool:
         """``False`` if this client assertion ``jti`` was seen before (replay)."""
@@ -197,10 +232,6 @@ class OidcState:
         tokens based on the same authorization grant", for every grant of the pair)."""
         self.store.set(key("grantrev", f"{client_id}:{digest(subject)}"),
                        str(int(when)).encode(), max(1, ttl))
-
-    def grants_revoked(self, client_id: str, subject: str, started: int) -> bool:
-        raw = self.store.get(key("grantrev", f"{client_id}:{digest(subject)}"))
-        return raw is not None and started <= int(raw)
 
     # pending authorization requests ----------------------------------------------------
     def put_authreq(self, ident: str, record: dict[str, Any], ttl: int) -> None:

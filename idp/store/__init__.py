@@ -5,6 +5,9 @@ replay markers) are consumed atomically with :meth:`Store.take` (Redis ``GETDEL`
 with :meth:`Store.add` (``SET NX``); a one-time value exchanged for new ones (a refresh token
 rotated, a code redeemed) goes in one step with :meth:`Store.swap`, whose keys share a hash
 slot (a ``{tag}``, see :func:`hash_slot`) so that it also holds on Redis Cluster.
+Independent reads and writes of one request go in one round trip with :meth:`Store.get_many`
+and :meth:`Store.set_many`; a one-time marker claimed together with the store's epoch read
+(:mod:`idp.store.epoch`) with :meth:`Store.add_then_get`.
 Backends: ``memory://`` (one process, the embedded default) and Redis
 (``redis://``, ``rediss://``, ``redis+sentinel://``, ``redis+cluster://``).
 """
@@ -99,6 +102,25 @@ class Store(Protocol):
 
     def take(self, key: str) -> bytes | None:
         """Read and delete atomically (``GETDEL``): a one-time value is returned once."""
+        ...
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """The values of ``keys`` in their order (``None`` where missing), in one round trip
+        (Redis ``MGET``; on a Cluster, where the keys may lie in different slots, a pipeline
+        of ``GET``).  Each value is as :meth:`get` would read it."""
+        ...
+
+    def set_many(self, writes: Sequence[Write]) -> None:
+        """:meth:`set` each ``(key, value, ttl)`` in order, in one round trip.  Not atomic:
+        a failure may leave the first ones written, as the same writes one by one would."""
+        ...
+
+    def add_then_get(self, key: str, value: bytes, ttl: int,
+                     read: str) -> tuple[bool, bytes | None]:
+        """:meth:`add` ``key``, then :meth:`get` ``read`` after it, in one round trip: whether
+        ``key`` was written, and the value of ``read`` once it was (on one server the read
+        follows the write; on Cluster, keys of two slots are read and written on their own
+        primaries)."""
         ...
 
     def swap(self, key: str, expected: bytes, writes: Sequence[Write]) -> bool:

@@ -11,8 +11,9 @@ before the epoch started (:meth:`StoreEpoch.issued_before`): what it may have se
 gone, so it cannot tell a first use from a replay.
 
 The marker is read after the one-time marker is claimed, so a loss between the two is seen
-too; it has a TTL like every key (:data:`EPOCH_TTL`) and each process renews it at most once a
-day.  An epoch that expires unused only starts a new one: what was issued in the second before
+too (:meth:`StoreEpoch.claim` does both in one round trip, the read after the claim).  It
+has a TTL like every key (:data:`EPOCH_TTL`) and each process renews it at most once a day.
+An epoch that expires unused only starts a new one: what was issued in the second before
 is refused, nothing is accepted.
 """
 
@@ -44,7 +45,16 @@ class StoreEpoch:
 
     def start(self) -> float:
         """When the store's current data began (Unix time); starts an epoch if none."""
-        raw = self.store.get(EPOCH_KEY)
+        return self._begun(self.store.get(EPOCH_KEY))
+
+    def claim(self, marker: str, ttl: int) -> tuple[bool, float]:
+        """Claim a one-time ``marker`` (``SET NX`` with ``ttl``) and read the epoch after it,
+        in one round trip: whether the marker was new, and when the store's data began."""
+        claimed, raw = self.store.add_then_get(marker, b"1", ttl, EPOCH_KEY)
+        return claimed, self._begun(raw)
+
+    def _begun(self, raw: bytes | None) -> float:
+        """The epoch from the marker's value ``raw`` as read; starts one if it was missing."""
         now = self.clock()
         if raw is None:
             if self.store.add(EPOCH_KEY, repr(now).encode(), EPOCH_TTL):
@@ -70,9 +80,10 @@ class StoreEpoch:
             self.store.set(EPOCH_KEY, repr(now).encode(), EPOCH_TTL)
             return now
 
-    def issued_before(self, issued_at: float) -> bool:
-        """``True`` if something issued at ``issued_at`` predates the epoch.
+    def issued_before(self, issued_at: float, start: float | None = None) -> bool:
+        """``True`` if something issued at ``issued_at`` predates the epoch (``start``, as
+        :meth:`claim` read it, or read now).
 
         In whole seconds, the resolution of SAML ``IssueInstant`` and JWT ``iat``: what was
         issued, used and lost within the second the epoch starts in is not told apart."""
-        return issued_at < int(self.start())
+        return issued_at < int(self.start() if start is None else start)

@@ -106,6 +106,33 @@ class MemoryStore:
             del self._data[key]
             return entry[0]
 
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """The values of ``keys`` (``None`` where missing), under one lock."""
+        with self._lock:
+            now = self._now()
+            return [None if (e := self._live(k, now)) is None else e[0] for k in keys]
+
+    def set_many(self, writes: Sequence[Write]) -> None:
+        """Write each ``(key, value, ttl)``, under one lock."""
+        for _, _, ttl in writes:
+            check_ttl(ttl)
+        with self._lock:
+            now = self._now()
+            for k, value, ttl in writes:
+                self._put(k, bytes(value), now + ttl)
+
+    def add_then_get(self, key: str, value: bytes, ttl: int,
+                     read: str) -> tuple[bool, bytes | None]:
+        """:meth:`add`, then :meth:`get` of ``read``, under one lock."""
+        check_ttl(ttl)
+        with self._lock:
+            now = self._now()
+            added = self._live(key, now) is None
+            if added:
+                self._put(key, bytes(value), now + ttl)
+            entry = self._live(read, now)
+            return added, None if entry is None else entry[0]
+
     def swap(self, key: str, expected: bytes, writes: Sequence[Write]) -> bool:
         """Spend ``key`` if it holds ``expected`` and write ``writes``, under one lock."""
         check_swap(key, writes)

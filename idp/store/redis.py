@@ -16,7 +16,10 @@ URLs (DESIGN.md §Identifiers and keys in the store; redis-py ``from_url`` for q
 server that is down shows up as :class:`~idp.errors.StoreUnavailable` on first use.  One-time
 values use ``GETDEL`` and ``SET NX EX``; :meth:`RedisStore.incr` is one Lua script (single key,
 so valid on Cluster) that sets the TTL only on a counter without one; :meth:`RedisStore.swap`
-is one Lua script over keys of one hash slot.
+is one Lua script over keys of one hash slot.  :meth:`RedisStore.get_many` is ``MGET``,
+:meth:`RedisStore.add_then_get` a Lua script and :meth:`RedisStore.set_many` a pipeline
+without ``MULTI``; on a Cluster, where their keys may lie in different slots, all three are
+pipelines (one round trip per primary concerned).
 """
 
 from __future__ import annotations
@@ -75,6 +78,13 @@ for i = 2, #KEYS do
 end
 redis.call('DEL', KEYS[1])
 return 1
+"""
+
+# SET NX EX KEYS[1], then GET KEYS[2]: {1 if written else 0, the value} (a missing value is
+# Lua false in the table, a nil in the reply).  One script: nothing runs between the two.
+ADD_GET_LUA = """
+local added = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) and 1 or 0
+return {added, redis.call('GET', KEYS[2])}
 """
 
 
@@ -343,6 +353,52 @@ class RedisStore:
     def take(self, key: str) -> bytes | None:
         """``GETDEL``: a one-time value is returned to one caller only."""
         return self._call("GETDEL", lambda c: _opt_bytes(c.getdel(key)))
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """``MGET`` on one server; on a Cluster, ``GET`` each key in one pipeline (the keys
+        may lie in different slots)."""
+        if not keys:
+            return []
+
+        def run(c: Client) -> list[bytes | None]:
+            if not isinstance(c, RedisCluster):
+                return [_opt_bytes(v) for v in c.mget(keys)]
+            pipe = c.pipeline(transaction=False)  # type: ignore[no-untyped-call]
+            for k in keys:
+                pipe.get(k)
+            return [_opt_bytes(v) for v in pipe.execute()]
+        return self._call("MGET", run)
+
+    def set_many(self, writes: Sequence[Write]) -> None:
+        """``SET key value EX ttl`` for each write, in one pipeline."""
+        for _, _, ttl in writes:
+            check_ttl(ttl)
+        if not writes:
+            return
+
+        def run(c: Client) -> None:
+            pipe = c.pipeline(transaction=False)
+            for k, value, ttl in writes:
+                pipe.set(k, value, ex=ttl)
+            pipe.execute()
+        self._call("PIPELINE SET", run)
+
+    def add_then_get(self, key: str, value: bytes, ttl: int,
+                     read: str) -> tuple[bool, bytes | None]:
+        """``SET key value NX EX ttl`` then ``GET read``: one Lua script on one server (see
+        ``ADD_GET_LUA``), a pipeline on a Cluster (the keys may lie in different slots)."""
+        check_ttl(ttl)
+
+        def run(c: Client) -> tuple[bool, bytes | None]:
+            if not isinstance(c, RedisCluster):
+                added, raw = c.eval(ADD_GET_LUA, 2, key, read, value, ttl)
+                return added == 1, _opt_bytes(raw)
+            pipe = c.pipeline(transaction=False)  # type: ignore[no-untyped-call]
+            pipe.set(key, value, ex=ttl, nx=True)
+            pipe.get(read)
+            ok, raw = pipe.execute()
+            return bool(ok), _opt_bytes(raw)
+        return self._call("SET NX GET", run)
 
     def swap(self, key: str, expected: bytes, writes: Sequence[Write]) -> bool:
         """Compare, ``SET … EX`` each write, then ``DEL``, in one Lua script (see ``SWAP_LUA``)."""

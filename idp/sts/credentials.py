@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from idp.revocation import revoked_after
+from idp.revocation import marker_keys, revoked_in
 from idp.store import Store, key
 from idp.sts.errors import err
 
@@ -181,13 +181,15 @@ class CredentialStore:
         federation = data.get("federation") or {}
         people = [v for k, v in federation.items()  # web identity `sub`, SAML `saml:sub`
                   if (k == "sub" or k.endswith(":sub")) and isinstance(v, str)]
-        if people and revoked_after(self.store, people, int(data["issued"])):
+        # the person's and the role's revocation markers, in one round trip
+        persons = marker_keys(people)
+        role = [key("sts-revoke", _role_key(data["role_arn"]))] if data.get("role_arn") else []
+        marks = self.store.get_many([*persons, *role])
+        mark = marks[-1] if role else None
+        if revoked_in(marks[:len(persons)], int(data["issued"])):
             raise err("InvalidClientTokenId", "The security token included in the request is "
                       "invalid.", 403, debug="the person was revoked")
-        revoked = False
-        if data.get("role_arn"):
-            mark = self.store.get(key("sts-revoke", _role_key(data["role_arn"])))
-            revoked = mark is not None and int(data["issued"]) < int(mark)
+        revoked = mark is not None and int(data["issued"]) < int(mark)
         return Session.from_json(data, revoked), None
 
     def peek(self, akid: str) -> Session | None:

@@ -289,9 +289,10 @@ class SamlVerifier:
         the markers that would tell whether it was used."""
         digest = hashlib.sha256(f"{claims.issuer}\x00{claims.assertion_id}".encode()).hexdigest()
         ttl = max(1, int(claims.not_on_or_after - self.clock()) + self.skew)
-        if not self.store.add(key("replay", "sts-saml:" + digest), b"1", ttl):
+        claimed, start = self.epoch.claim(key("replay", "sts-saml:" + digest), ttl)
+        if not claimed:
             raise invalid_token("Assertion has already been used", "replay")
-        if claims.issued_at is None or self.epoch.issued_before(claims.issued_at):
+        if claims.issued_at is None or self.epoch.issued_before(claims.issued_at, start):
             raise expired_token("Assertion was issued before the service lost its replay "
                                 "records; get a new one",
                                 f"issued before the store epoch ({claims.issued_at})")

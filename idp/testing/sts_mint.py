@@ -18,8 +18,8 @@ from urllib.parse import urlencode
 
 from idp.iam.errors import NoSuchEntity
 from idp.saml.metadata import AWS_ENTITY_ID
+from idp.store import Store
 from idp.store.epoch import StoreEpoch
-from idp.store.memory import MemoryStore
 from idp.sts import StsService, StsSettings, build_request
 from idp.testing import saml_mint
 from idp.testing.errors import KitError
@@ -101,6 +101,19 @@ def parse_result(status: int, body: bytes) -> Credentials:
                        root.findtext(".//s:AssumedRoleUser/s:Arn", "", ns))
 
 
+class _EpochBefore(StoreEpoch):
+    """The server's store and its one-time markers, seen with an epoch that began at
+    ``began()`` (the server's own epoch is read, and left as it is)."""
+
+    def __init__(self, store: Store, began: Callable[[], float]) -> None:
+        super().__init__(store)
+        self.began = began
+
+    def claim(self, marker: str, ttl: int) -> tuple[bool, float]:
+        claimed, _ = super().claim(marker, ttl)
+        return claimed, self.began()
+
+
 def in_process(comps: Components, params: dict[str, str], clock: Callable[[], float]
                ) -> Credentials:
     """Call the STS core of this IdP in process with another clock (for expired credentials:
@@ -111,9 +124,8 @@ def in_process(comps: Components, params: dict[str, str], clock: Callable[[], fl
     svc = StsService(settings, comps.iam, comps.keys, comps.store, comps.auditor, comps.secret,
                      clock=clock)
     # the assertion is back-dated on purpose, before the store's epoch (which protects replay
-    # caches after a data loss, idp.store.epoch): this call sees an epoch older than it, kept
-    # apart from the server's own
-    svc.saml.epoch = StoreEpoch(MemoryStore(), lambda: clock() - 1)
+    # caches after a data loss, idp.store.epoch): this call sees an epoch older than it
+    svc.saml.epoch = _EpochBefore(comps.store, lambda: clock() - 1)
     body = urlencode(params).encode()
     req = build_request("POST", "/sts", "", {"content-type": "application/x-www-form-urlencoded"},
                         body)
