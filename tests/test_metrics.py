@@ -111,13 +111,7 @@ def test_metrics_are_off_unless_enabled(tmp_path: Path, demo_keys_dir: Path) -> 
     comps.close()
 
 
-@pytest.mark.redis
-@pytest.mark.parametrize("named", [pytest.param(False, id="a folder of the instance"),
-                                   pytest.param(True, id="a folder the operator names")])
-def test_metrics_add_up_every_gunicorn_worker_but_not_key_ages(tmp_path: Path,
-                                                               redis_url: str,
-                                                               named: bool) -> None:
-    port = free_port()
+def serve_config(tmp_path: Path, port: int, redis_url: str) -> Path:
     cfg = tmp_path / "idp.yaml"
     cfg.write_text(f"""
 issuer: http://127.0.0.1:{port}
@@ -128,11 +122,38 @@ keys: {{dir: keys, generate: true}}
 audit: {{sink: none}}
 metrics: {{enabled: true}}
 """)
-    init_keys(tmp_path / "keys")  # made a day ago: a sum over workers would be two days
-    manifest = list_keys(tmp_path / "keys")
+    return cfg
+
+
+def day_old_keys(folder: Path) -> tuple[float, set[str]]:
+    """Keys made a day ago (a sum over two workers would say two days): when, and their kids."""
+    init_keys(folder)
+    manifest = list_keys(folder)
     day_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat(timespec="seconds")
-    (tmp_path / "keys" / MANIFEST).write_text(json.dumps(
+    (folder / MANIFEST).write_text(json.dumps(
         {"keys": [dict(e, created=day_ago) for e in manifest]}))
+    return dt.datetime.fromisoformat(day_ago).timestamp(), {e["kid"] for e in manifest}
+
+
+def assert_key_ages_of_one_process(scrapes: list[str], kids: set[str], created: float,
+                                   scraping: float, scraped_at: float) -> None:
+    for scraped in scrapes:
+        ages = key_series(scraped, "idp_signing_key_age_seconds")
+        assert {kid for _, kid, _, _ in ages} == kids
+        for age in ages.values():
+            assert scraping - created <= age <= scraped_at - created, \
+                "one process's value, not the sum over the workers"
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("named", [pytest.param(False, id="a folder of the instance"),
+                                   pytest.param(True, id="a folder the operator names")])
+def test_metrics_add_up_every_gunicorn_worker_but_not_key_ages(tmp_path: Path,
+                                                               redis_url: str,
+                                                               named: bool) -> None:
+    port = free_port()
+    cfg = serve_config(tmp_path, port, redis_url)
+    created, kids = day_old_keys(tmp_path / "keys")
     shared = tmp_path / "metrics"  # an operator-named folder shows who wrote there
     shared.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
@@ -164,7 +185,7 @@ metrics: {{enabled: true}}
         with ThreadPoolExecutor(4) as pool:  # several scrapes: each worker answers some
             scrapes = list(pool.map(lambda _: requests.get(f"{base}/metrics", timeout=5).text,
                                     range(8)))
-            scraped_at = time.time()
+        scraped_at = time.time()
     finally:
         proc.terminate()
         out = proc.communicate(timeout=40)[0].decode(errors="replace")
@@ -174,13 +195,39 @@ metrics: {{enabled: true}}
         assert len(writers) >= 2, f"both workers answered and counted: {writers}"
     assert value(text, "idp_http_requests_total", endpoint="/healthz", status="200") == sent
     assert value(text, "idp_http_requests_total", endpoint="/oauth2/token", status="401") == 5
-    created = dt.datetime.fromisoformat(day_ago).timestamp()
-    for scraped in [text, *scrapes]:
-        ages = key_series(scraped, "idp_signing_key_age_seconds")
-        assert {kid for _, kid, _, _ in ages} == {e["kid"] for e in manifest}
-        for age in ages.values():
-            assert scraping - created <= age <= scraped_at - created, \
-                "one process's value, not the sum over the workers"
+    assert_key_ages_of_one_process([text, *scrapes], kids, created, scraping, scraped_at)
+
+
+@pytest.mark.redis
+def test_key_ages_under_granian_workers_are_one_processs_values(tmp_path: Path,
+                                                                 redis_url: str) -> None:
+    """Under granian's workers (multiprocess mode too) every scrape shows each key's age
+    once, as one process sees it, and the requests of every worker."""
+    port = free_port()
+    cfg = serve_config(tmp_path, port, redis_url)
+    created, kids = day_old_keys(tmp_path / "keys")
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env["IDP_SECRET_KEY"] = "k" * 48
+    proc = subprocess.Popen([IDP, "serve", "--config", str(cfg), "--bind", f"127.0.0.1:{port}",
+                             "--workers", "2", "--server", "granian"], env=env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, 30)
+        base = f"http://127.0.0.1:{port}"
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(lambda _: requests.get(f"{base}/healthz", timeout=5)
+                                  .status_code, range(80)))
+        assert codes == [200] * 80
+        scraping = time.time()
+        with ThreadPoolExecutor(4) as pool:
+            scrapes = list(pool.map(lambda _: requests.get(f"{base}/metrics", timeout=5).text,
+                                    range(8)))
+        scraped_at = time.time()
+    finally:
+        proc.terminate()
+        proc.wait(40)
+    assert value(scrapes[0], "idp_http_requests_total", endpoint="/healthz", status="200") == 80
+    assert_key_ages_of_one_process(scrapes, kids, created, scraping, scraped_at)
 
 
 DASHBOARD = Path(__file__).parents[1] / "deploy" / "grafana-dashboard.json"
