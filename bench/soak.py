@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/soak.py --minutes 5 [--server gunicorn] [--workers 2]
         [--clients 4] [--rate 0]   # --rate: iterations/s over all clients, 0 = as fast as it goes
+    .venv/bin/python bench/soak.py --capacity-minutes 1 --load 0.7 --minutes 30 --warmup 900
 
 Each client loops over one iteration of the mix, each step a real protocol exchange over HTTP:
 
@@ -19,8 +20,13 @@ Every ``--sample`` seconds it records the RSS of every `idp serve` process (mast
 workers, from /proc) and the request count; at the end it prints per-step counts, errors and
 p50/p99 latencies, and the RSS series, as Markdown.  "RSS flat after warm-up" is read as:
 the workers' RSS in the last fifth of the run is within 5 % of their RSS at the end of the
-first fifth.  127.0.0.1 only.  To load the service at ~70 % of capacity, first run with
-``--rate 0`` for a minute, then with ``--rate`` at 0.7 x the iterations/s it printed.
+first fifth (or at ``--warmup`` seconds).  127.0.0.1 only.
+
+To load the service at ~70 % of capacity in one command, ``--capacity-minutes M --load 0.7``
+first drives the same server unbounded for M minutes, then soaks at 0.7 x the iterations/s
+it measured (the capacity phase is reported apart and not counted in the soak's figures).
+At the end it scrapes ``/metrics`` (enabled in the server's config) and prints the server's
+own count of answers by status class.
 """
 
 from __future__ import annotations
@@ -82,6 +88,7 @@ def config(port: int, slapd: Slapd, redis_url: str) -> dict[str, Any]:
             "user_base_dn": slapd.people_dn, "timeout": 3.0}},
         "keys": {"dir": "keys", "generate": True},
         "audit": {"sink": "file", "path": "audit.log"},
+        "metrics": {"enabled": True},
         "saml": {"service_providers": {"urn:amazon:webservices": {
             "idp_initiated": True, "aws_attributes": True}}},
         "iam": {
@@ -248,9 +255,26 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 
 def drive(args: argparse.Namespace, base: str, master: int) -> dict[str, Any]:
+    capacity = None
+    rate = args.rate
+    if args.capacity_minutes:
+        capacity = phase(args, base, master, args.capacity_minutes, 0.0)
+        capacity["rate"] = capacity["iterations"] / capacity["elapsed"]
+        rate = round(args.load * capacity["rate"], 1)
+        print(f"capacity: {capacity['rate']:.1f} iterations/s, errors: "
+              f"{sum(len(v) for v in capacity['errors'].values())}; soak at {rate}/s",
+              flush=True)
+    result = phase(args, base, master, args.minutes, rate)
+    result["rate"], result["capacity"] = rate, capacity
+    result["scrape"] = scrape(base)
+    return result
+
+
+def phase(args: argparse.Namespace, base: str, master: int, minutes: float, rate: float
+          ) -> dict[str, Any]:
     mixes = [Mix(base, USERS[i % len(USERS)]) for i in range(args.clients)]
-    stop = time.monotonic() + args.minutes * 60
-    interval = args.clients / args.rate if args.rate else 0.0
+    stop = time.monotonic() + minutes * 60
+    interval = args.clients / rate if rate else 0.0
     done = [0] * len(mixes)
 
     def loop(i: int) -> None:
@@ -273,7 +297,8 @@ def drive(args: argparse.Namespace, base: str, master: int) -> dict[str, Any]:
     while any(t.is_alive() for t in threads):
         pids = server_pids(master)
         samples.append({"t": round(time.monotonic() - started), "iterations": sum(done),
-                        "rss_kb": {str(p): rss_kb(p) for p in pids}})
+                        "rss_kb": {str(p): rss_kb(p) for p in pids},
+                        "load1": os.getloadavg()[0]})
         for t in threads:
             t.join(timeout=args.sample / max(1, len(threads)))
     elapsed = time.monotonic() - started
@@ -286,6 +311,17 @@ def drive(args: argparse.Namespace, base: str, master: int) -> dict[str, Any]:
             errors[k] += e
     return {"elapsed": elapsed, "iterations": sum(done), "timings": timings,
             "errors": errors, "samples": samples}
+
+
+def scrape(base: str) -> dict[str, float]:
+    """The server's own count of HTTP answers by status class, from ``/metrics``."""
+    r = requests.get(f"{base}/metrics", timeout=30)
+    counts: dict[str, float] = defaultdict(float)
+    for line in r.text.splitlines():
+        m = re.match(r'idp_http_requests_total\{[^}]*status="(\d)\d\d"[^}]*\} (\S+)', line)
+        if m:
+            counts[f"{m.group(1)}xx"] += float(m.group(2))
+    return dict(sorted(counts.items()))
 
 
 def report(args: argparse.Namespace, result: dict[str, Any]) -> str:
@@ -315,19 +351,33 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> str:
         lines.append(f"| {s['t']} | {s['iterations']} | {rss} |")
     if len(samples) >= 10:
         fifth = len(samples) // 5
+        warm_at = next((i for i, s in enumerate(samples) if s["t"] >= args.warmup),
+                       fifth) if args.warmup else fifth
 
         def workers(s: dict[str, Any]) -> float:
             return float(sum(list(s["rss_kb"].values())[1:]))
 
-        warm = workers(samples[fifth])
+        warm = workers(samples[warm_at])
         late = [workers(s) for s in samples[-fifth:]]
         growth = (max(late) - warm) / warm * 100 if warm else 0.0
         lines.append(f"\nworkers' RSS: {warm / 1024:.1f} MB after warm-up (t="
-                     f"{samples[fifth]['t']} s), at most {max(late) / 1024:.1f} MB in the last "
+                     f"{samples[warm_at]['t']} s), at most {max(late) / 1024:.1f} MB in the last "
                      f"fifth ({growth:+.1f} %): {'flat' if growth <= 5 else 'GROWING'}")
+    capacity = result.get("capacity")
+    if capacity:
+        lines.append(f"\ncapacity (unbounded, {args.capacity_minutes:g} min, before the soak): "
+                     f"{capacity['rate']:.1f} iterations/s, errors: "
+                     f"{sum(len(v) for v in capacity['errors'].values())}; soak rate "
+                     f"{args.load:g} x = {result['rate']}/s")
+    if result.get("scrape"):
+        lines.append(f"\nthe server's /metrics, HTTP answers by status class (capacity phase "
+                     f"included): {', '.join(f'{k} {v:.0f}' for k, v in result['scrape'].items())}")
+    loads = [s["load1"] for s in samples]
+    lines.append(f"\nmachine's 1-minute load average during the soak (2 CPUs shared): min "
+                 f"{min(loads):.1f}, median {statistics.median(loads):.1f}, max {max(loads):.1f}")
     lines.append(f"\n{platform.python_implementation()} {platform.python_version()}, "
                  f"{os.cpu_count()} CPUs, {args.server} --workers {args.workers}, "
-                 f"{args.clients} clients, rate {args.rate or 'unbounded'}")
+                 f"{args.clients} clients, rate {result.get('rate') or 'unbounded'}")
     return "\n".join(lines)
 
 
@@ -339,6 +389,12 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=4)
     p.add_argument("--rate", type=float, default=0.0, help="iterations/s over all clients")
     p.add_argument("--sample", type=float, default=10.0, help="seconds between RSS samples")
+    p.add_argument("--capacity-minutes", type=float, default=0.0,
+                   help="first measure capacity (unbounded) for this long on the same server, "
+                        "then soak at --load x that rate (overrides --rate)")
+    p.add_argument("--load", type=float, default=0.7, help="fraction of the measured capacity")
+    p.add_argument("--warmup", type=float, default=0.0,
+                   help="seconds of warm-up before the RSS baseline (default: a fifth of the run)")
     p.add_argument("--json", type=Path, help="also write the raw result here")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="idp-soak-") as tmp:

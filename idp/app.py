@@ -244,7 +244,8 @@ def create_app(config: Config, components: Components | None = None, *,
     sso_web.init_app(app, comps)
     audit_web.init_app(app, comps)
     if config.metrics.enabled:
-        metrics.install(app, config.metrics)  # around the direct WSGI paths too
+        keys = metrics.key_uses(comps.keys, metrics.audit_key_ring(comps.auditor.sink))
+        metrics.install(app, config.metrics, lambda: keys)  # around the direct WSGI paths too
         comps.auditor.sink = metrics.CountingSink(comps.auditor.sink)
     # outermost: the request ID is known to everything below, logs included
     app.wsgi_app = logs.RequestIdMiddleware(app.wsgi_app)  # type: ignore[method-assign]

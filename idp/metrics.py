@@ -9,6 +9,11 @@ worker starts) and ``/metrics`` adds them up (``prometheus_client`` multiprocess
 ``prometheus_client`` reads that variable when it is first imported, so this module imports it
 only when a metric is first used (:func:`_m`), never at import time.
 
+Key age and certificate expiry are not stored anywhere: a collector computes them when
+``/metrics`` is scraped, from the keys the answering process loaded (:class:`KeyAgeCollector`).
+Every worker loads the same key files, so whichever worker answers gives the same values, and
+they are never added up across workers.
+
 ``/metrics`` answers only when ``metrics.enabled``; a client must come from
 ``metrics.networks`` (default: loopback; as resolved through ``web.trusted_proxies``) or send
 ``Authorization: Bearer <metrics.token>``.  Anyone else gets 404.
@@ -16,6 +21,7 @@ only when a metric is first used (:func:`_m`), never at import time.
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import ipaddress
 import os
@@ -24,9 +30,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from idp.config import MetricsConfig
+
+if TYPE_CHECKING:
+    from idp.keys import KeyRing, SigningKey
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 PATH = "/metrics"
@@ -41,6 +50,8 @@ SIGNIN_OUTCOMES = ("ok", "failed", "locked", "unavailable", "refused")
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+# (use, key) pairs: the keys a process signs or publishes with, by what they are used for
+KeySource = Callable[[], Iterable[tuple[str, "SigningKey"]]]
 
 
 @dataclass(frozen=True)
@@ -134,6 +145,66 @@ def issued(record: Mapping[str, Any]) -> None:
     _m().issued.labels(kind, outcome).inc()
 
 
+def key_uses(keys: KeyRing, audit: KeyRing | None = None) -> list[tuple[str, SigningKey]]:
+    """The keys of this process by use: ``saml``, the RS256 keys of the SAML metadata (``next``
+    and ``active``); ``oidc``, every key of the JWK Set (RFC 7517 §5); ``audit``, the RS256
+    keys of the audit trail's digest signatures, when the trail signs."""
+    uses = [("saml", k) for k in keys.published(("next", "active")) if k.alg == "RS256"]
+    uses += [("oidc", k) for k in keys.published()]
+    if audit is not None:
+        uses += [("audit", k) for k in audit.keys if k.alg == "RS256"]
+    return uses
+
+
+def audit_key_ring(sink: Any) -> KeyRing | None:
+    """The key ring of the audit sink that signs digests, looked for through wrapping sinks
+    (each keeps the one it wraps in ``inner``); ``None`` when nothing signs."""
+    while sink is not None:
+        ring = getattr(sink, "key_ring", None)
+        if ring is not None:
+            return ring  # type: ignore[no-any-return]
+        sink = getattr(sink, "inner", None)
+    return None
+
+
+def key_created(key: SigningKey) -> float:
+    """When a key was made (Unix time): the ``created`` time the key folder's manifest
+    records, or, when it records none that parses, the certificate's notBefore."""
+    try:
+        created = dt.datetime.fromisoformat(key.created)
+    except (TypeError, ValueError):
+        return key.certificate.not_valid_before_utc.timestamp()
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=dt.UTC)
+    return created.timestamp()
+
+
+class KeyAgeCollector:
+    """``idp_signing_key_age_seconds`` (now − :func:`key_created`) and
+    ``idp_signing_key_expiry_seconds`` (the certificate's notAfter − now, RFC 5280 §4.1.2.5;
+    negative once expired), by ``use``, ``kid``, ``alg`` and ``state``, computed when scraped."""
+
+    def __init__(self, keys: KeySource, clock: Callable[[], float] = time.time) -> None:
+        self.keys, self.clock = keys, clock
+
+    def collect(self) -> Iterable[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        labels = ["use", "kid", "alg", "state"]
+        age = GaugeMetricFamily("idp_signing_key_age_seconds", "seconds since the signing key "
+                                "was made (as its key folder records)", labels=labels)
+        expiry = GaugeMetricFamily("idp_signing_key_expiry_seconds", "seconds until the "
+                                   "certificate of the signing key expires (notAfter)",
+                                   labels=labels)
+        now = self.clock()
+        for use, key in self.keys():
+            values = [use, key.kid, key.alg, key.state]
+            age.add_metric(values, now - key_created(key))
+            expiry.add_metric(values, key.certificate.not_valid_after_utc.timestamp() - now)
+        yield age
+        yield expiry
+
+
 class CountingSink:
     """An audit sink that counts what :func:`issued` counts, then writes to ``inner``."""
 
@@ -151,8 +222,9 @@ class CountingSink:
         self.inner.close()
 
 
-def exposition() -> bytes:
-    """The text format of every metric, summed over the worker processes when there are."""
+def exposition(keys: KeySource | None = None) -> bytes:
+    """The text format of every metric, summed over the worker processes when there are,
+    then the key ages of ``keys`` as this process sees them (never summed)."""
     from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
     from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -160,15 +232,23 @@ def exposition() -> bytes:
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return bytes(generate_latest(registry))
-    return bytes(generate_latest(REGISTRY))
+        text = bytes(generate_latest(registry))
+    else:
+        text = bytes(generate_latest(REGISTRY))
+    if keys is not None:
+        local = CollectorRegistry()
+        local.register(KeyAgeCollector(keys))
+        text += bytes(generate_latest(local))
+    return text
 
 
 class MetricsMiddleware:
     """Counts and times every answer; serves :data:`PATH` to allowed clients."""
 
-    def __init__(self, app: WsgiApp, config: MetricsConfig) -> None:
+    def __init__(self, app: WsgiApp, config: MetricsConfig, keys: KeySource | None = None
+                 ) -> None:
         self.app = app
+        self.keys = keys
         self.token = config.token.encode() if config.token else None
         self.networks = [ipaddress.ip_network(n, strict=False) for n in config.networks]
 
@@ -209,19 +289,19 @@ class MetricsMiddleware:
             start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8"),
                                              ("Content-Length", str(len(body)))])
             return [body]
-        body = exposition()
+        body = exposition(self.keys)
         start_response("200 OK", [("Content-Type", "text/plain; version=0.0.4; charset=utf-8"),
                                   ("Cache-Control", "no-store"),
                                   ("Content-Length", str(len(body)))])
         return [body]
 
 
-def install(app: Any, config: MetricsConfig) -> None:
+def install(app: Any, config: MetricsConfig, keys: KeySource | None = None) -> None:
     """Wrap a Flask app's WSGI callable (inside ProxyFix when there is one, so client
-    addresses are the ones the app sees)."""
+    addresses are the ones the app sees); ``keys``: whose age ``/metrics`` shows."""
     from werkzeug.middleware.proxy_fix import ProxyFix
 
     if isinstance(app.wsgi_app, ProxyFix):
-        app.wsgi_app.app = MetricsMiddleware(app.wsgi_app.app, config)
+        app.wsgi_app.app = MetricsMiddleware(app.wsgi_app.app, config, keys)
     else:
-        app.wsgi_app = MetricsMiddleware(app.wsgi_app, config)
+        app.wsgi_app = MetricsMiddleware(app.wsgi_app, config, keys)

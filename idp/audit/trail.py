@@ -142,6 +142,11 @@ class TrailSink:
         self._closed = False
         self._timer: threading.Timer | None = None
 
+    @property
+    def key_ring(self) -> KeyRing | None:
+        """The keys that sign this trail's digests (``None`` without ``integrity``)."""
+        return self._ring
+
     # -- stream state (per process) ---------------------------------------------------------
 
     def _start_stream(self) -> None:
