@@ -130,7 +130,7 @@ def one_run(args: argparse.Namespace, work: Path, slapd: Slapd, topology: str,
         restarted = kill()
         for t in threads:
             t.join(args.after + 30)
-        before = [r for r in load.requests_log if r[0] < killed_at]
+        before = [r for r in load.requests_log if r[0] + r[3] < killed_at]  # answered before
         lat: dict[str, list[float]] = {}
         for _, step, ok, secs in before:
             if ok:
@@ -146,7 +146,7 @@ def one_run(args: argparse.Namespace, work: Path, slapd: Slapd, topology: str,
             "restarted_after_s": None if restarted is None else round(restarted - killed_at, 1),
             "lost": result, "write_us": cost,
             "sample_errors": sorted({e.splitlines()[0][:60] for _, e in load.errors})[:6],
-            "errors_before": [e[:300] for t, e in load.errors if t < killed_at],
+            "errors_before": [e.splitlines()[0][:200] for t, e in load.errors if t < killed_at],
         }
     finally:
         proc.terminate()
