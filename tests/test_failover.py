@@ -24,6 +24,8 @@ from tests.fixtures.failover_load import KINDS, Load, Target
 from tests.fixtures.live import live_idp
 from tests.fixtures.redis_ha import ClusterHA, SentinelHA, start_cluster_ha, start_sentinel_ha
 from tests.fixtures.servers import free_port
+from tests.helpers import login
+from tests.sts.webapp import USER, aws_code, sts_call, web_app
 
 ACCOUNT = "111122223333"
 
@@ -87,6 +89,29 @@ def test_a_write_no_replica_acknowledged_is_not_acknowledged(
         assert time.monotonic() - started < 1.5
     finally:
         store.close()
+
+
+def test_a_write_no_replica_acknowledged_is_a_503_on_both_sts_paths_and_the_login_page(
+        redis_url: str, tmp_path: Path, demo_keys_dir: Path) -> None:
+    """GetSessionToken (its session record) through the fast path and the Flask route, and a
+    sign-in (its IdP session): AWS's ``503 ServiceUnavailable`` and the 503 page, both with
+    ``Retry-After``, the two STS paths alike."""
+    web = web_app(tmp_path, demo_keys_dir, store={
+        "url": redis_url, "wait_replicas": 1, "wait_timeout_ms": 20, "socket_timeout": 1})
+    try:
+        answers = []
+        for _, client in web.both():
+            r = sts_call(client, {"Action": "GetSessionToken"}, USER)
+            assert r.status_code == 503, r.get_data(as_text=True)
+            assert aws_code(r) == "ServiceUnavailable"
+            assert r.headers["Retry-After"] == "5"
+            answers.append(r.get_data(as_text=True).split("<RequestId>")[0])
+        assert answers[0] == answers[1]
+        page = login(web.app.test_client(), "alice", "alice-password")
+        assert page.status_code == 503
+        assert page.headers["Retry-After"]
+    finally:
+        web.close()
 
 
 @pytest.mark.parametrize("wait_replicas", [0, 1],
