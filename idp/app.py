@@ -67,7 +67,9 @@ def build_components(config: Config, *, demo: bool = False, auditor: Auditor | N
     created = config.keys.generate and init_keys(
         config.keys.dir, common_name=config.issuer.split("://", 1)[1][:64])
     keys = KeyRing.load(config.keys.dir)
-    store = store or open_store(config.store.url, socket_timeout=config.store.socket_timeout)
+    store = store or open_store(
+        config.store.url, socket_timeout=config.store.socket_timeout,
+        wait_replicas=config.store.wait_replicas, wait_timeout_ms=config.store.wait_timeout_ms)
     _start_epoch(store)
     directory = directory or open_directory(config.directory)
     auditor = auditor or open_auditor(config, store)

@@ -378,7 +378,9 @@ def sts_revoke_sessions(config_path: str, before: datetime | None, role_arn: str
         raise click.ClickException(f"no role `{role_arn}`") from exc
     if before is not None and before.tzinfo is None:
         before = before.replace(tzinfo=UTC)
-    store = open_store(config.store.url, socket_timeout=config.store.socket_timeout)
+    store = open_store(
+        config.store.url, socket_timeout=config.store.socket_timeout,
+        wait_replicas=config.store.wait_replicas, wait_timeout_ms=config.store.wait_timeout_ms)
     try:
         when = CredentialStore(store, config.secret_key.encode(), time.time).revoke_role_sessions(
             role_arn, int(before.timestamp()) if before else None)

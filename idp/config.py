@@ -32,6 +32,10 @@ class Section(BaseModel):
 class StoreConfig(Section):
     url: str = Field("memory://", description="memory:// or a redis[s][+sentinel|+cluster]:// URL")
     socket_timeout: float = Field(2.0, gt=0, le=60)
+    wait_replicas: int = Field(0, ge=0, le=16, description="replicas that must acknowledge "
+                               "each write (Redis WAIT) before it is acknowledged; 0: none")
+    wait_timeout_ms: int = Field(100, ge=1, le=60000, description="how long WAIT waits for "
+                                 "them; fewer replicas in time fail the request with a 503")
 
     @model_validator(mode="after")
     def _scheme(self) -> StoreConfig:
@@ -40,6 +44,12 @@ class StoreConfig(Section):
                    "redis+cluster", "rediss+cluster", "unix"}
         if scheme not in allowed:
             raise ValueError(f"unsupported store URL scheme `{scheme or self.url}`")
+        if self.wait_replicas and scheme == "memory":
+            raise ValueError("wait_replicas needs a Redis store: memory:// has no replicas")
+        if self.wait_replicas and self.wait_timeout_ms >= self.socket_timeout * 1000:
+            raise ValueError(f"wait_timeout_ms ({self.wait_timeout_ms}) must be shorter than "
+                             f"socket_timeout ({self.socket_timeout} s), or every WAIT that "
+                             "runs out of time is seen as a dead connection")
         return self
 
 

@@ -177,7 +177,9 @@ def revoke_command(username: str, reason: str, config_path: Path) -> None:
     subject = _subject_of(config, username)
     if subject is None:
         raise click.ClickException(f"no user `{username}` in the directory")
-    store = open_store(config.store.url, socket_timeout=config.store.socket_timeout)
+    store = open_store(
+        config.store.url, socket_timeout=config.store.socket_timeout,
+        wait_replicas=config.store.wait_replicas, wait_timeout_ms=config.store.wait_timeout_ms)
     try:
         now = int(time.time())
         consents = revoke_everywhere(store, username, subject,

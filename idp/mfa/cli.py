@@ -33,7 +33,8 @@ def _open(config_path: Path) -> tuple[Config, MfaService, Store, Auditor]:
         raise click.ClickException(f"{config_path}: {exc.description}") from exc
     memory = config.store.url.lower().startswith("memory://")
     store: Store = MemoryStore() if memory else open_store(
-        config.store.url, socket_timeout=config.store.socket_timeout)
+        config.store.url, socket_timeout=config.store.socket_timeout,
+        wait_replicas=config.store.wait_replicas, wait_timeout_ms=config.store.wait_timeout_ms)
     auditor = Auditor(open_sink(config.audit.sink, config.audit.path))
     return config, open_service(config, store, auditor), store, auditor
 

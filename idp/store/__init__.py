@@ -181,20 +181,26 @@ def take_json(store: Store, k: str) -> Any:
     return None if raw is None else json.loads(raw)
 
 
-def open_store(url: str, *, socket_timeout: float | None = None) -> Store:
+def open_store(url: str, *, socket_timeout: float | None = None, wait_replicas: int = 0,
+               wait_timeout_ms: int = 100) -> Store:
     """Open the backend a URL names: ``memory://`` or a Redis URL.
 
     ``socket_timeout`` (``store.socket_timeout`` in the config) bounds Redis connects and reads
     unless the URL's own ``?socket_timeout=`` says otherwise; the memory store ignores it.
+    ``wait_replicas`` and ``wait_timeout_ms`` (``store.wait_replicas``…) make every Redis
+    write wait for that many replicas (see :class:`idp.store.redis.RedisStore`).
     """
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme == "memory":
         from idp.store.memory import MemoryStore
 
+        if wait_replicas:
+            raise ConfigError(["store.wait_replicas: memory:// has no replicas"])
         return MemoryStore()
     if scheme in {"redis", "rediss", "redis+sentinel", "rediss+sentinel", "redis+cluster",
                   "rediss+cluster", "unix"}:
         from idp.store.redis import RedisStore
 
-        return RedisStore.from_url(url, socket_timeout=socket_timeout)
+        return RedisStore.from_url(url, socket_timeout=socket_timeout,
+                                   wait_replicas=wait_replicas, wait_timeout_ms=wait_timeout_ms)
     raise ConfigError([f"store.url: unsupported scheme `{scheme or url}`"])

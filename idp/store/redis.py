@@ -20,10 +20,22 @@ is one Lua script over keys of one hash slot.  :meth:`RedisStore.get_many` is ``
 :meth:`RedisStore.add_then_get` a Lua script and :meth:`RedisStore.set_many` a pipeline
 without ``MULTI``; on a Cluster, where their keys may lie in different slots, all three are
 pipelines (one round trip per primary concerned).
+
+Durability (``store.wait_replicas``): with Sentinel or Cluster a primary acknowledges a write
+before its replicas have it, so a failover may forget what was acknowledged (a replay marker,
+a revocation, a spent refresh token).  With ``wait_replicas=N`` every write is sent with
+``WAIT N timeout`` after it, in one pipeline on one connection (on a Cluster, on the node
+that owns the key): WAIT answers how many replicas have this connection's writes.  Fewer than
+N within ``wait_timeout_ms`` fails the call with :class:`~idp.errors.StoreUnavailable` (the
+request gets its 503): a write not known to be on N replicas is not acknowledged.  It may still
+be on the primary: the client was told nothing succeeded, and what it retries meets either
+the old state or the new one, never half of one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import threading
 import time
@@ -193,6 +205,10 @@ class _ParsedUrl:
         return kwargs
 
 
+class NotReplicated(RedisError):
+    """``WAIT`` counted fewer replicas than ``wait_replicas`` within ``wait_timeout_ms``."""
+
+
 class RedisStore:
     """A :class:`idp.store.Store` on a Redis server, a Sentinel-managed master or a Cluster."""
 
@@ -203,7 +219,13 @@ class RedisStore:
         safe_url: str,
         secrets: list[str] | None = None,
         on_close: Callable[[], None] | None = None,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 100,
     ) -> None:
+        if wait_replicas < 0 or wait_timeout_ms <= 0:
+            raise ValueError("wait_replicas must be >= 0 and wait_timeout_ms > 0")
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
         self._connect = connect
         self._client: Client | None = None
         self._lock = threading.Lock()
@@ -212,18 +234,24 @@ class RedisStore:
         self._secrets = [s for s in (secrets or []) if s]
 
     @classmethod
-    def from_url(cls, url: str, *, socket_timeout: float | None = None) -> RedisStore:
+    def from_url(cls, url: str, *, socket_timeout: float | None = None, wait_replicas: int = 0,
+                 wait_timeout_ms: int = 100) -> RedisStore:
         """Open a store from a URL (see the module docstring); :class:`ConfigError` if bad.
 
         ``socket_timeout`` is the default for a URL without ``?socket_timeout=`` (2 s if
-        ``None``).
+        ``None``); ``wait_replicas`` and ``wait_timeout_ms``: see the module docstring.
         """
         parsed = _ParsedUrl(url, DEFAULT_TIMEOUT if socket_timeout is None else socket_timeout)
         if parsed.mode == "sentinel":
-            return cls._sentinel(parsed)
-        if parsed.mode == "cluster":
-            return cls._cluster(parsed)
-        return cls._standalone(url, parsed)
+            store = cls._sentinel(parsed)
+        elif parsed.mode == "cluster":
+            store = cls._cluster(parsed)
+        else:
+            store = cls._standalone(url, parsed)
+        if wait_replicas < 0 or wait_timeout_ms <= 0:
+            raise _problem("wait_replicas must be >= 0 and wait_timeout_ms > 0")
+        store.wait_replicas, store.wait_timeout_ms = wait_replicas, wait_timeout_ms
+        return store
 
     @classmethod
     def _standalone(cls, url: str, parsed: _ParsedUrl) -> RedisStore:
@@ -327,6 +355,33 @@ class RedisStore:
         finally:
             metrics.backend_latency("store", op.split(" ", 1)[0], time.perf_counter() - started)
 
+    def _write(self, op: str, key: str, command: Callable[[Any], object]) -> Any:
+        """Run one write: alone, or followed by ``WAIT`` when ``wait_replicas`` is set (see the
+        module docstring).  ``command`` issues it on a client or a pipeline."""
+        if not self.wait_replicas:
+            return self._call(op, command)
+        return self._call(op, lambda c: self._replicated(c, key, command))
+
+    def _replicated(self, client: Client, key: str, command: Callable[[Any], object]) -> Any:
+        """The write then ``WAIT`` in one pipeline, on one connection to the key's primary."""
+        node: redis.Redis = (
+            client.get_redis_connection(client.get_node_from_key(key))  # type: ignore[no-untyped-call]
+            if isinstance(client, RedisCluster) else client)
+        pipe = node.pipeline(transaction=False)
+        command(pipe)
+        pipe.wait(self.wait_replicas, self.wait_timeout_ms)
+        try:
+            *results, acked = pipe.execute()
+        except (RedisError, OSError):
+            if isinstance(client, RedisCluster):  # a failover moved the slot: read the map again
+                with contextlib.suppress(RedisError, RedisClusterException, OSError):
+                    client.nodes_manager.initialize()  # type: ignore[no-untyped-call]
+            raise
+        if int(acked) < self.wait_replicas:
+            raise NotReplicated(f"{acked} of {self.wait_replicas} replicas acknowledged the "
+                                f"write within {self.wait_timeout_ms} ms")
+        return results[0] if len(results) == 1 else results
+
     def _unavailable(self, op: str, exc: BaseException) -> StoreUnavailable:
         """The error, logged with its cause (scrubbed of secrets; the client sees neither)."""
         debug = f"redis {op} on {self.safe_url}: {self._scrub(f'{type(exc).__name__}: {exc}')}"
@@ -343,16 +398,16 @@ class RedisStore:
     def set(self, key: str, value: bytes, ttl: int) -> None:
         """``SET key value EX ttl``."""
         check_ttl(ttl)
-        self._call("SET", lambda c: c.set(key, value, ex=ttl))
+        self._write("SET", key, lambda c: c.set(key, value, ex=ttl))
 
     def add(self, key: str, value: bytes, ttl: int) -> bool:
         """``SET key value NX EX ttl``: ``True`` if written."""
         check_ttl(ttl)
-        return self._call("SET NX", lambda c: bool(c.set(key, value, ex=ttl, nx=True)))
+        return bool(self._write("SET NX", key, lambda c: c.set(key, value, ex=ttl, nx=True)))
 
     def take(self, key: str) -> bytes | None:
         """``GETDEL``: a one-time value is returned to one caller only."""
-        return self._call("GETDEL", lambda c: _opt_bytes(c.getdel(key)))
+        return _opt_bytes(self._write("GETDEL", key, lambda c: c.getdel(key)))
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """``MGET`` on one server; on a Cluster, ``GET`` each key in one pipeline (the keys
@@ -376,11 +431,23 @@ class RedisStore:
         if not writes:
             return
 
+        def queue_one(pipe: Any, write: Write) -> None:
+            pipe.set(write[0], write[1], ex=write[2])
+
+        def queue(pipe: Any) -> None:
+            for write in writes:
+                queue_one(pipe, write)
+
         def run(c: Client) -> None:
-            pipe = c.pipeline(transaction=False)
-            for k, value, ttl in writes:
-                pipe.set(k, value, ex=ttl)
-            pipe.execute()
+            if self.wait_replicas and isinstance(c, RedisCluster):
+                for write in writes:  # WAIT is per connection: one key's primary each
+                    self._replicated(c, write[0], functools.partial(queue_one, write=write))
+            elif self.wait_replicas:
+                self._replicated(c, writes[0][0], queue)
+            else:
+                pipe = c.pipeline(transaction=False)
+                queue(pipe)
+                pipe.execute()
         self._call("PIPELINE SET", run)
 
     def add_then_get(self, key: str, value: bytes, ttl: int,
@@ -391,8 +458,14 @@ class RedisStore:
 
         def run(c: Client) -> tuple[bool, bytes | None]:
             if not isinstance(c, RedisCluster):
-                added, raw = c.eval(ADD_GET_LUA, 2, key, read, value, ttl)
+                def script(p: Any) -> Any:
+                    return p.eval(ADD_GET_LUA, 2, key, read, value, ttl)
+                added, raw = (self._replicated(c, key, script) if self.wait_replicas
+                              else script(c))
                 return added == 1, _opt_bytes(raw)
+            if self.wait_replicas:  # the claim acknowledged by replicas first, then the read
+                ok = self._replicated(c, key, lambda p: p.set(key, value, ex=ttl, nx=True))
+                return bool(ok), _opt_bytes(c.get(read))
             pipe = c.pipeline(transaction=False)  # type: ignore[no-untyped-call]
             pipe.set(key, value, ex=ttl, nx=True)
             pipe.get(read)
@@ -407,22 +480,22 @@ class RedisStore:
         args: list[bytes | int] = [expected]
         for _, value, ttl in writes:
             args += [value, ttl]
-        return self._call("EVAL swap", lambda c: int(c.eval(SWAP_LUA, len(keys), *keys, *args))
-                          == 1)
+        return int(self._write("EVAL swap", key,
+                               lambda c: c.eval(SWAP_LUA, len(keys), *keys, *args))) == 1
 
     def delete(self, key: str) -> bool:
         """``DEL``: ``True`` if the key existed."""
-        return self._call("DEL", lambda c: int(c.delete(key)) > 0)
+        return int(self._write("DEL", key, lambda c: c.delete(key))) > 0
 
     def incr(self, key: str, ttl: int) -> int:
         """``INCR`` and, on a new counter, ``EXPIRE`` in one script (a fixed window)."""
         check_ttl(ttl)
-        return self._call("INCR", lambda c: int(c.eval(INCR_LUA, 1, key, ttl)))
+        return int(self._write("INCR", key, lambda c: c.eval(INCR_LUA, 1, key, ttl)))
 
     def expire(self, key: str, ttl: int) -> bool:
         """``EXPIRE``: ``False`` if the key does not exist."""
         check_ttl(ttl)
-        return self._call("EXPIRE", lambda c: bool(c.expire(key, ttl)))
+        return bool(self._write("EXPIRE", key, lambda c: c.expire(key, ttl)))
 
     def ttl(self, key: str) -> int | None:
         """``TTL`` in seconds; ``None`` when missing (``-1``, no TTL, is never written here)."""
