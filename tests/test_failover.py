@@ -72,6 +72,8 @@ WRITES: list[tuple[str, Callable[[RedisStore], object]]] = [
     ("delete", lambda s: s.delete("idp:sess:a")),
     ("incr", lambda s: s.incr("idp:lock:a", 60)),
     ("expire", lambda s: s.expire("idp:sess:a", 60)),
+    ("set_many", lambda s: s.set_many([("idp:sess:a", b"v", 60), ("idp:sess:b", b"w", 60)])),
+    ("add_then_get", lambda s: s.add_then_get("idp:replay:b", b"1", 60, "idp:epoch")),
 ]
 
 
