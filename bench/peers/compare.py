@@ -107,6 +107,7 @@ class Run:
             "args": vars(args), "versions": kit.versions(), "openssl_rsa2048_sign_s": [],
             "checked": {}, "skipped": {}}
         self.sp: saml.ServiceProvider | None = None
+        self.redis_port = 0
         self.default_server = self._default_server()
 
     # ---------------------------------------------------------------- what to run
@@ -171,7 +172,7 @@ oidc:
         if check.returncode == 0:
             return True
         lines = (check.stdout + check.stderr).strip().splitlines()
-        reason = next((ln.strip() for ln in lines if "access_token_format" in ln),
+        reason = next((ln.strip(" -") for ln in lines if "access_token_format" in ln),
                       lines[-1] if lines else f"exit {check.returncode}")
         self.results["skipped"]["idp opaque rows"] = reason
         print(f"skipping the project's opaque rows: its config check refuses the client "
@@ -200,6 +201,7 @@ oidc:
             time.sleep(0.1)
         else:
             raise SystemExit("redis-server did not start: see " + str(folder / "redis.log"))
+        self.redis_port = port
         self.results["versions"]["redis"] = kit.output(["redis-server", "--version"])
         self.results["redis"] = {"port": port, "appendonly": "yes",
                                  "appendfsync": self.args.redis_fsync}
@@ -220,8 +222,10 @@ oidc:
         base = f"http://127.0.0.1:{port}"
         srv.wait_http(base + "/healthz")
         print(f"{side}: {shlex.join(cmd[1:])} (pid {srv.pid})", flush=True)
-        self.measure(side, "healthz", srv, port, [Request("GET", "/healthz")],
-                     probe=base + "/healthz", candidates=['"status":"ok"', '"status": "ok"'])
+        if self.row_wanted("healthz"):
+            self.measure(side, "healthz", srv, port, [Request("GET", "/healthz")],
+                         probe=base + "/healthz",
+                         candidates=['"status":"ok"', '"status": "ok"'])
         if self.wants("saml"):
             self.prepare_saml(side, srv, port, f"{base}/saml/sso", self.project_login(base),
                               self.project_cert(base))
@@ -397,7 +401,14 @@ oidc:
             for m in self.measures:
                 req = m.fresh() if m.fresh else m.requests
                 assert req is not None
+                counted = m.side.endswith("/redis")
+                before = self.redis_commands() if counted else 0
                 r = kit.wrk(m.port, req, m.expect, a.seconds, a.connections, m.server.pid)
+                if counted:
+                    # the kit's Redis serves one loaded side at a time: its command count
+                    # over the run, per request, is that side's round trips per request
+                    spent = self.redis_commands() - before - 1  # the first INFO call
+                    r["redis_commands_per_request"] = round(spent / max(r["requests"], 1), 2)
                 m.runs.append(r)
                 flag = "" if r["bad"] + r["sockerr"] == 0 else "  <-- ERRORS " + r.get(
                     "stderr", "")[:300]
@@ -410,11 +421,21 @@ oidc:
             print(f"openssl speed rsa2048 on core {kit.SERVER_CPU}: {rate:,.0f} signs/s",
                   flush=True)
 
+    def redis_commands(self) -> int:
+        info = subprocess.run(["redis-cli", "-p", str(self.redis_port), "info", "stats"],
+                              capture_output=True, text=True, timeout=30).stdout
+        m = re.search(r"^total_commands_processed:(\d+)", info, re.M)
+        return int(m.group(1)) if m else 0
+
     # ---------------------------------------------------------------- report
     def report(self) -> int:
         med: dict[tuple[str, str], dict[str, Any]] = {}
         for m in self.measures:
             s = kit.summary(m.runs)
+            per = [r["redis_commands_per_request"] for r in m.runs
+                   if "redis_commands_per_request" in r]
+            if per:
+                s["redis_commands_per_request"] = sorted(per)[len(per) // 2]
             med[(m.side, m.op)] = s
             self.results.setdefault("measured", {})[f"{m.side} {m.op}"] = {**s, "runs": m.runs}
         rsa_rates = sorted(self.results["openssl_rsa2048_sign_s"])
@@ -426,8 +447,8 @@ oidc:
         lines = [
             f"Command: `{self.results['command']}`",
             "",
-            f"Measured {self.results['versions']['commit']} "
-            f"({self.results['versions']['tree']} tree), {time.strftime('%Y-%m-%d')}; "
+            f"Measured commit {self.results['versions']['commit'].split()[0]} "
+            f"({self.results['versions']['tree']} tree) on {time.strftime('%Y-%m-%d')}; "
             f"`openssl speed -seconds 2 rsa2048` on the servers' core: median "
             f"{rsa:,.0f} signs/s over the run ({', '.join(f'{r:,.0f}' for r in rsa_rates)}); "
             f"medians of {self.args.repeats} interleaved rounds of {self.args.seconds:g} s, "
@@ -469,6 +490,11 @@ oidc:
                       f"bad responses and socket errors: {errors}."
                       + (f" SAML request files wrapped {wrapped_saml} times (raise --per-round)."
                          if wrapped_saml else "")]
+        per_req = {f"{side.split('/')[0]} {op}": s["redis_commands_per_request"]
+                   for (side, op), s in med.items() if "redis_commands_per_request" in s}
+        if per_req:
+            lines.append("Redis commands per request (`INFO stats` over each run): "
+                         + ", ".join(f"{k} {v:g}" for k, v in per_req.items()) + ".")
         for what, why in self.results["skipped"].items():
             lines.append(f"Skipped {what}: {why}")
         table = "\n".join(lines)
@@ -489,7 +515,7 @@ oidc:
         rate = kit.openssl_rsa2048()
         self.results["openssl_rsa2048_sign_s"].append(rate)
         print(f"openssl speed rsa2048 on core {kit.SERVER_CPU}: {rate:,.0f} signs/s", flush=True)
-        for sub in ("requests", "idp", "ssp/log"):
+        for sub in ("requests", "idp", "ssp/log", "node"):
             clear(kit.WORK / sub)
         try:
             if self.wants("saml"):
