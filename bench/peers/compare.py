@@ -107,7 +107,7 @@ class Run:
             "args": vars(args), "versions": kit.versions(), "openssl_rsa2048_sign_s": [],
             "checked": {}, "skipped": {}}
         self.sp: saml.ServiceProvider | None = None
-        self.redis_port = 0
+        self.redis_port = self.redis_pid = 0
         self.default_server = self._default_server()
 
     # ---------------------------------------------------------------- what to run
@@ -201,7 +201,7 @@ oidc:
             time.sleep(0.1)
         else:
             raise SystemExit("redis-server did not start: see " + str(folder / "redis.log"))
-        self.redis_port = port
+        self.redis_port, self.redis_pid = port, srv.pid
         self.results["versions"]["redis"] = kit.output(["redis-server", "--version"])
         self.results["redis"] = {"port": port, "appendonly": "yes",
                                  "appendfsync": self.args.redis_fsync}
@@ -361,17 +361,20 @@ oidc:
                       intro: bool) -> None:
         headers = {"Authorization": auth, "Content-Type": "application/x-www-form-urlencoded"}
         cc = f"cc-{tag}"
-        if any(self.row_wanted(r.name) for r in ROWS if r.name.startswith("cc-")):
+        if self.row_wanted("cc-" + tag.removeprefix("jwt-")):
             info = oauth.describe(base + token, base + introspect, jwks, base, auth, kind)
             self.results["checked"][f"{side} {cc}"] = info
             print(f"  {side} {cc}: one token checked: {json.dumps(info)[:300]}", flush=True)
             self.measure(side, cc, srv, port, [Request("POST", token, headers, oauth.GRANT)],
                          expect='"access_token"')
-        if not intro or not any(self.row_wanted(r.name) for r in ROWS
-                                if r.name.startswith("intro")):
+        if not intro:
             return
         which = "opaque" if kind == "opaque" else tag
         for op, n in ((f"intro1-{which}", 1), (f"introN-{which}", self.args.pool)):
+            # node's opaque introspection is the peer of the project's JWT rows too
+            if not any(self.row_wanted(r.name) for r in ROWS if r.name.startswith(op[:6])
+                       and (side == "node" or r.name == op)):
+                continue
             tokens = oauth.mint(base + token, auth, n)
             bodies = ["token=" + urllib.parse.quote(t, safe="") for t in tokens]
             self.measure(side, op, srv, port, [Request("POST", introspect, headers, b)
@@ -403,8 +406,10 @@ oidc:
                 assert req is not None
                 counted = m.side.endswith("/redis")
                 before = self.redis_commands() if counted else 0
+                cpu = kit.cpu_seconds(self.redis_pid) if counted else 0.0
                 r = kit.wrk(m.port, req, m.expect, a.seconds, a.connections, m.server.pid)
                 if counted:
+                    r["redis_cpu_s"] = round(kit.cpu_seconds(self.redis_pid) - cpu, 2)
                     # the kit's Redis serves one loaded side at a time: its command count
                     # over the run, per request, is that side's round trips per request
                     spent = self.redis_commands() - before - 1  # the first INFO call
@@ -428,6 +433,36 @@ oidc:
         return int(m.group(1)) if m else 0
 
     # ---------------------------------------------------------------- report
+    def grid(self, med: dict[tuple[str, str], dict[str, Any]], project: list[str],
+             stores: list[str], heads: dict[str, str], key: str, unit: str) -> list[str]:
+        """The Markdown table of one figure (``rate`` or ``per_cpu``) with ratios to the peer."""
+        lines = ["| operation | store | peer | " + " | ".join(heads[s] for s in project) + " |",
+                 "| --- | --- | ---: | " + " | ".join("---:" for _ in project) + " |"]
+        for row in self.args.rows:
+            peer_txt, peer = "n/a", None
+            if row.peer:
+                p = med.get(row.peer)
+                peer_txt = "-"
+                if p:
+                    peer = p[key]
+                    who = {"ssp": "SimpleSAMLphp", "node": "node-oidc-provider"}[row.peer[0]]
+                    peer_txt = f"{who}: {peer:,.0f}{unit}"
+            for store in stores:
+                cells = []
+                for s in project:
+                    m = med.get((f"{s}/{store}", row.name))
+                    if not m:
+                        cells.append("skipped" if f"{s}/{store}" in self.sides() else "-")
+                    elif peer:
+                        cells.append(f"{m[key]:,.0f}{unit} ({m[key] / peer:.2f}x)")
+                    else:
+                        cells.append(f"{m[key]:,.0f}{unit}")
+                if all(c in ("-", "skipped") for c in cells) and not peer:
+                    continue
+                label = row.label.format(pool=f"{self.args.pool:,}")
+                lines.append(f"| {label} | {store} | {peer_txt} | " + " | ".join(cells) + " |")
+        return lines
+
     def report(self) -> int:
         med: dict[tuple[str, str], dict[str, Any]] = {}
         for m in self.measures:
@@ -456,34 +491,14 @@ oidc:
             f"--threads 4`, audit to a file, access log on. Cells: requests/s (ratio to the "
             f"peer).",
             "",
-            "| operation | store | peer | " + " | ".join(heads[s] for s in project) + " |",
-            "| --- | --- | ---: | " + " | ".join("---:" for _ in project) + " |",
+            *self.grid(med, project, stores, heads, "rate", "/s"),
+            "",
+            "The same runs in requests per CPU-second of the server's processes (Redis's own "
+            "CPU time included on the Redis rows): the work per request, less sensitive to "
+            "what else the machine runs.",
+            "",
+            *self.grid(med, project, stores, heads, "per_cpu", ""),
         ]
-        for row in self.args.rows:
-            peer_txt, peer_rate = "", None
-            if row.peer:
-                p = med.get(row.peer)
-                if p:
-                    peer_rate = p["rate"]
-                    who = {"ssp": "SimpleSAMLphp", "node": "node-oidc-provider"}[row.peer[0]]
-                    peer_txt = f"{who}: {p['rate']:,.0f}/s"
-                else:
-                    peer_txt = "-"
-            for store in stores:
-                cells = []
-                for s in project:
-                    m = med.get((f"{s}/{store}", row.name))
-                    if not m:
-                        cells.append("skipped" if f"{s}/{store}" in self.sides() else "-")
-                    elif peer_rate:
-                        cells.append(f"{m['rate']:,.0f}/s ({m['rate'] / peer_rate:.2f}x)")
-                    else:
-                        cells.append(f"{m['rate']:,.0f}/s")
-                if all(c in ("-", "skipped") for c in cells) and not peer_rate:
-                    continue
-                label = row.label.format(pool=f"{self.args.pool:,}")
-                lines.append(f"| {label} | {store} | {peer_txt or 'n/a'} | "
-                             + " | ".join(cells) + " |")
         errors = sum(s["bad"] + s["sockerr"] for s in med.values())
         wrapped_saml = sum(s["wrapped"] for (side, op), s in med.items() if op == "saml")
         lines += ["", f"Responses checked: {sum(s['good'] + s['bad'] for s in med.values()):,}; "

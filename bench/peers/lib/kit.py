@@ -197,6 +197,8 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "sockerr": int(sum(r["sockerr"] for r in runs)),
         "wrapped": int(sum(r["wrapped"] for r in runs)),
         "server_cpu_s": round(sum(r["server_cpu_s"] for r in runs), 1),
+        "per_cpu": sum(r["requests"] for r in runs) / max(
+            sum(r["server_cpu_s"] + r.get("redis_cpu_s", 0.0) for r in runs), 0.01),
         "stderr": next((r["stderr"] for r in runs if "stderr" in r), ""),
     }
 
