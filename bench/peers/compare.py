@@ -96,6 +96,9 @@ class Measure:
 
 
 class Run:
+    """One run of the kit: start every side, check one answer of each, interleave the rounds,
+    print the table and write the JSON results."""
+
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.work = kit.work()
@@ -108,13 +111,14 @@ class Run:
             "checked": {}, "skipped": {}}
         self.sp: saml.ServiceProvider | None = None
         self.redis_port = self.redis_pid = 0
+        self.ssp_base = ""
         self.default_server = self._default_server()
 
     # ---------------------------------------------------------------- what to run
     def sides(self) -> list[str]:
-        sides = [s for s in self.args.sides]
+        """The sides to run, the project's once per store (``gunicorn/redis``...)."""
         out = []
-        for s in sides:
+        for s in self.args.sides:
             if s in PROJECT_SIDES:
                 stores = ["memory", "redis"] if self.args.store == "both" else [self.args.store]
                 out += [f"{s}/{store}" for store in stores]
@@ -436,8 +440,10 @@ oidc:
     def grid(self, med: dict[tuple[str, str], dict[str, Any]], project: list[str],
              stores: list[str], heads: dict[str, str], key: str, unit: str) -> list[str]:
         """The Markdown table of one figure (``rate`` or ``per_cpu``) with ratios to the peer."""
-        lines = ["| operation | store | peer | " + " | ".join(heads[s] for s in project) + " |",
-                 "| --- | --- | ---: | " + " | ".join("---:" for _ in project) + " |"]
+        lines = ["| " + " | ".join(["operation", "store", "peer", *(heads[s] for s in project)])
+                 + " |", "| --- | --- | ---: |" + " ---: |" * len(project)]
+        if not project:
+            stores = ["n/a"]
         for row in self.args.rows:
             peer_txt, peer = "n/a", None
             if row.peer:
@@ -460,7 +466,7 @@ oidc:
                 if all(c in ("-", "skipped") for c in cells) and not peer:
                     continue
                 label = row.label.format(pool=f"{self.args.pool:,}")
-                lines.append(f"| {label} | {store} | {peer_txt} | " + " | ".join(cells) + " |")
+                lines.append("| " + " | ".join([label, store, peer_txt, *cells]) + " |")
         return lines
 
     def report(self) -> int:

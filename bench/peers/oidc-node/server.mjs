@@ -1,8 +1,13 @@
 // node-oidc-provider for bench/peers: one confidential client (client_secret_basic) with the
-// client_credentials grant and scope `roles`, token introspection on, the library's default
-// in-memory adapter, signing keys made at start. Access tokens come from resource indicators
-// with a default resource: a JWT signed with ALG, or an opaque (stored) token.
+// client_credentials grant and scope `roles`, token introspection on, an in-memory store,
+// signing keys made at start. Access tokens come from resource indicators with a default
+// resource: a JWT signed with ALG, or an opaque (stored) token.
 // Environment: PORT, ALG (RS256 | ES256), FORMAT (jwt | opaque), TOKEN_TTL (seconds).
+//
+// The store: the library's own memory adapter keeps only the last 1,000 entries (an LRU), so
+// it would forget the 10,000 tokens of the introspection rows, and the tokens the grant rows
+// mint meanwhile would push out the ones being introspected. MapAdapter is the same idea with
+// room for STORE_MAX entries (default 5,000,000): a Map, entries dropped when expired.
 import { generateKeyPairSync } from 'node:crypto';
 import Provider from 'oidc-provider';
 
@@ -12,6 +17,57 @@ const format = process.env.FORMAT || 'jwt';
 const ttl = Number(process.env.TOKEN_TTL || 3600);
 const issuer = `http://127.0.0.1:${port}`;
 const resource = 'urn:idp-peers:api';
+const storeMax = Number(process.env.STORE_MAX || 5000000);
+
+const storage = new Map();
+class MapAdapter {
+  constructor(model) { this.model = model; }
+
+  key(id) { return `${this.model}:${id}`; }
+
+  async upsert(id, payload, expiresIn) {
+    if (storage.size >= storeMax) storage.delete(storage.keys().next().value);
+    const expiresAt = expiresIn ? Date.now() + expiresIn * 1000 : Infinity;
+    storage.set(this.key(id), { payload, expiresAt });
+    if (payload.uid) storage.set(`uid:${payload.uid}`, { payload: id, expiresAt });
+    if (payload.userCode) storage.set(`userCode:${payload.userCode}`, { payload: id, expiresAt });
+  }
+
+  static get(key) {
+    const entry = storage.get(key);
+    if (!entry) return undefined;
+    if (entry.expiresAt <= Date.now()) {
+      storage.delete(key);
+      return undefined;
+    }
+    return entry.payload;
+  }
+
+  async find(id) { return MapAdapter.get(this.key(id)); }
+
+  async findByUid(uid) {
+    const id = MapAdapter.get(`uid:${uid}`);
+    return id && this.find(id);
+  }
+
+  async findByUserCode(userCode) {
+    const id = MapAdapter.get(`userCode:${userCode}`);
+    return id && this.find(id);
+  }
+
+  async consume(id) {
+    const payload = await this.find(id);
+    if (payload) payload.consumed = Math.floor(Date.now() / 1000);
+  }
+
+  async destroy(id) { storage.delete(this.key(id)); }
+
+  async revokeByGrantId(grantId) {
+    for (const [key, entry] of storage) {
+      if (entry.payload && entry.payload.grantId === grantId) storage.delete(key);
+    }
+  }
+}
 
 function signingKey(kid, type, options) {
   const { privateKey } = generateKeyPairSync(type, options);
@@ -19,6 +75,7 @@ function signingKey(kid, type, options) {
 }
 
 const provider = new Provider(issuer, {
+  adapter: MapAdapter,
   clients: [{
     client_id: 'bench-service',
     client_secret: 'bench-service-secret',
