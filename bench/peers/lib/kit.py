@@ -55,7 +55,9 @@ def output(cmd: list[str]) -> str:
         run = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     except OSError:
         return ""
-    lines = (run.stdout or run.stderr).strip().splitlines()
+    if run.returncode != 0:
+        return ""
+    lines = run.stdout.strip().splitlines()
     return lines[0].strip() if lines else ""
 
 
@@ -65,11 +67,13 @@ def debian_version(package: str) -> str:
 
 def versions() -> dict[str, Any]:
     """What was measured: the project's commit (and whether its tree was clean), the tools."""
-    dirty = output(["git", "-C", str(CHECKOUT), "status", "--porcelain", "--untracked-files=no"])
+    git = ["git", "-C", str(CHECKOUT)]
+    commit = output([*git, "log", "-1", "--format=%h %cI %s"])[:100]
+    dirty = output([*git, "status", "--porcelain", "--untracked-files=no"])
     return {
         "checkout": str(CHECKOUT),
-        "commit": output(["git", "-C", str(CHECKOUT), "log", "-1", "--format=%h %cI %s"])[:100],
-        "tree": "modified" if dirty else "clean",
+        "commit": commit or "unknown",
+        "tree": ("modified" if dirty else "clean") if commit else "unknown",
         "python": output([str(CHECKOUT / ".venv" / "bin" / "python"), "--version"]),
         "wrk": debian_version("wrk"),
         "openssl": output(["openssl", "version"]),
