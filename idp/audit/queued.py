@@ -8,7 +8,7 @@ batches (one write and one flush per batch: ``write_many``).  The guarantee:
 
 - a clean stop loses nothing: :meth:`QueuedSink.close` (app teardown) and the end of the
   process (the interpreter's thread shutdown, which runs in gunicorn and granian workers
-  alike, before ``atexit``) drain the queue first;
+  alike, before ``atexit``) drain the queue, then close the sink;
 - when the queue is full, ``write`` waits for room (backpressure): a record is never dropped
   to keep a request fast;
 - a crash (SIGKILL, out of memory) loses at most what was queued and not yet written: at
@@ -119,24 +119,29 @@ class QueuedSink:
 
     def _run(self) -> None:
         main = threading.main_thread()
+        ending = False
         while True:
             with self._cond:
                 if len(self._items) < self.batch and not self._stopping:
                     self._cond.wait(self.interval)
-                if not main.is_alive():  # the process is ending: drain, then stop
-                    self._stopping = True
-                if not self._items:
-                    if self._stopping:
-                        self._stopped = True
-                        self._cond.notify_all()
-                        return
-                    continue
+                if not main.is_alive() and not self._closed:
+                    # the process is ending (the interpreter's shutdown, in a gunicorn or
+                    # granian worker too): drain, then close the sink (a trail's final digest)
+                    self._stopping = self._closed = ending = True
+                if not self._items and self._stopping:
+                    self._stopped = True
+                    self._cond.notify_all()
+                    break
                 take = list(islice(self._items, self.batch))
+            if not take:
+                continue
             self._deliver(take)
             with self._cond:
                 for _ in take:
                     self._items.popleft()
                 self._cond.notify_all()
+        if ending:
+            self.inner.close()
 
     def _deliver(self, records: list[Mapping[str, Any]]) -> None:
         """Write one batch; on failure log it, keep the records and try again."""

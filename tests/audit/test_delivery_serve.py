@@ -86,6 +86,11 @@ def test_sigterm_right_after_acknowledged_requests_loses_no_record_and_trail_ver
     assert set(sent) <= _refused_ids(tmp_path / "trail"), f"{queued} queued at SIGTERM"
     assert [f for f in verify(tmp_path / "trail", [tmp_path / "audit-keys" / "public"])
             if not f.ok] == []
+    # every stream (the master's check, the worker) ended with its final digest: verifiable
+    # for good, not only while a stream without one may still be live
+    for stream in (tmp_path / "trail" / "digests").iterdir():
+        last = max(stream.glob("*.json"))
+        assert json.loads(last.read_text())["final"] is True, last.name
 
 
 def _children(pid: int) -> list[int]:
