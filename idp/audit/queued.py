@@ -73,8 +73,7 @@ class QueuedSink:
         self._cond = threading.Condition()
         self._items: deque[Mapping[str, Any]] = deque()
         self._thread: threading.Thread | None = None
-        self._stopping = False
-        self._stopped = False
+        self._stopping = self._stopped = self._closed  # closed before the fork: stays closed
 
     # -- the request side -------------------------------------------------------------------
 

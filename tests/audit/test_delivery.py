@@ -237,3 +237,18 @@ def test_config_check_refuses_bad_delivery_settings(tmp_path: Path, audit: dict[
     result = CliRunner().invoke(main, ["config", "check", str(cfg)])
     assert result.exit_code != 0
     assert f"audit.{next(iter(audit))}" in result.output
+
+
+def test_alert_rules_see_every_queued_record_and_their_alert_is_written(
+        tmp_path: Path, demo_keys_dir: Path) -> None:
+    path = tmp_path / "audit.log"
+    cfg = config(tmp_path, demo_keys_dir, audit={
+        "sink": "file", "path": str(path), "flush_interval_ms": 1000,
+        "alerts": {"rules": [{"name": "fails", "kind": "failed_ip", "threshold": 3}]}})
+    auditor = open_auditor(cfg, MemoryStore())
+    for i in range(3):
+        auditor.emit("Login", RequestInfo("192.0.2.9", "t", f"r{i}"), user=f"u{i}",
+                     error_code="FailedAuthentication")
+    auditor.close()
+    names = [r["eventName"] for r in _lines(path)]
+    assert names == ["Login", "Login", "Login", "AlertTriggered"]
