@@ -198,8 +198,8 @@ class Auditor:
             record["errorCode"] = error_code
             if error_message:
                 record["errorMessage"] = error_message
-        if resources:
-            record["resources"] = resources
+        if resources:  # copied: the record may be written after the caller goes on
+            record["resources"] = [dict(r) for r in resources]
         if additional:
             record["additionalEventData"] = _redact(additional)
         self.sink.write(record)
