@@ -220,6 +220,13 @@ class AuditConfig(Section):
     roll_seconds: int = Field(3600, ge=1, le=86400, description="period of a log file")
     roll_bytes: int = Field(64 * 1024 * 1024, ge=4096, le=1 << 32)
     retention_days: int = Field(90, ge=1, le=3650, description="lookup index retention")
+    delivery: Literal["async", "sync"] = Field(
+        "async", description="async: a writer thread writes records in batches, off the "
+        "request path (see docs/audit.md for what a crash can lose); sync: in the request")
+    flush_interval_ms: int = Field(100, ge=1, le=1000,
+                                   description="async: the writer writes at least this often")
+    queue_size: int = Field(10000, ge=1, le=1_000_000,
+                            description="async: records queued at most (then requests wait)")
     alerts: AlertsConfig = AlertsConfig()
 
 

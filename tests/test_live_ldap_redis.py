@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,6 +83,10 @@ def test_alice_signs_in_against_slapd_with_session_in_redis(served: str, redis_u
     assert token
     http.post(f"{served}/logout", data={"csrf_token": token.group(1)}, timeout=10)
     assert client.keys("idp:sess:*") == []
+    deadline = time.monotonic() + 5  # records are written within audit.flush_interval_ms
+    while '"eventName":"Logout"' not in (tmp_path / "audit.log").read_text() and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
     audit = (tmp_path / "audit.log").read_text()
     assert '"eventName":"Login"' in audit and '"eventName":"Logout"' in audit
     assert "alice-password" not in audit

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,8 +36,14 @@ class AuditSink(Protocol):
     def close(self) -> None: ...
 
 
+def json_line(record: Mapping[str, Any]) -> str:
+    """A record as one line of JSON (sorted keys, no spaces)."""
+    return json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n"
+
+
 class FileSink:
-    """Append JSON lines to a file (created 0600), one ``write`` per record."""
+    """Append JSON lines to a file (created 0600): one write and flush per record, or per
+    batch (``write_many``)."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -49,9 +55,12 @@ class FileSink:
             pass
 
     def write(self, record: Mapping[str, Any]) -> None:
-        line = json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n"
+        self.write_many((record,))
+
+    def write_many(self, records: Sequence[Mapping[str, Any]]) -> None:
+        data = "".join(map(json_line, records))
         with self._lock:
-            self._fh.write(line)
+            self._fh.write(data)
             self._fh.flush()
 
     def close(self) -> None:
@@ -67,8 +76,12 @@ class StreamSink:
         self._lock = threading.Lock()
 
     def write(self, record: Mapping[str, Any]) -> None:
+        self.write_many((record,))
+
+    def write_many(self, records: Sequence[Mapping[str, Any]]) -> None:
+        data = "".join(map(json_line, records))
         with self._lock:
-            self._stream.write(json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n")
+            self._stream.write(data)
             self._stream.flush()
 
     def close(self) -> None:
@@ -185,12 +198,25 @@ class Auditor:
             record["errorCode"] = error_code
             if error_message:
                 record["errorMessage"] = error_message
-        if resources:
-            record["resources"] = resources
+        if resources:  # copied: the record may be written after the caller goes on
+            record["resources"] = [dict(r) for r in resources]
         if additional:
             record["additionalEventData"] = _redact(additional)
         self.sink.write(record)
         return record
+
+    def flush(self, timeout: float = 2.0) -> bool:
+        """Wait until the records this process has queued are written (a no-op when the sink
+        writes in the request): a lookup in this process then sees its own records."""
+        sink: Any = self.sink
+        for _ in range(8):
+            flush = getattr(sink, "flush", None)
+            if flush is not None:
+                return bool(flush(timeout))
+            sink = getattr(sink, "inner", None)
+            if sink is None:
+                break
+        return True
 
     def close(self) -> None:
         self.sink.close()

@@ -224,6 +224,11 @@ def open_auditor(config: Config, store: Any) -> Auditor:
                and init_keys(audit.keys_dir, common_name="idp-audit"))
     sink = open_sink(config.audit.sink, config.audit.path, config=config.audit,
                      generate_keys=config.keys.generate)
+    if audit.delivery == "async" and audit.sink != "none":
+        from idp.audit.queued import QueuedSink
+
+        sink = QueuedSink(sink, interval=audit.flush_interval_ms / 1000,
+                          capacity=audit.queue_size)
     alerts = config.audit.alerts
     if alerts.rules:
         hook = (Webhook(alerts.webhook_url, alerts.webhook_secret)

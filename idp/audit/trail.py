@@ -29,7 +29,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -98,6 +98,14 @@ def load_audit_keys(directory: Path, *, generate: bool = False) -> KeyRing:
     return ring
 
 
+class PartialWrite(OSError):
+    """A batch failed after its first ``written`` records were appended (and accounted)."""
+
+    def __init__(self, written: int, cause: OSError) -> None:
+        super().__init__(cause.errno, f"{cause.strerror or cause} ({written} written)")
+        self.written = written
+
+
 def _host() -> str:
     return re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname())[:63] or "host"
 
@@ -113,6 +121,8 @@ class _LogFile:
     last_time: str = ""
     first_id: str = ""
     last_id: str = ""
+    pending_first: tuple[str, str] | None = None  # of lines not yet appended
+    pending_last: tuple[str, str] = ("", "")
 
 
 @dataclass(frozen=True)
@@ -194,7 +204,14 @@ class TrailSink:
     # -- writing ----------------------------------------------------------------------------
 
     def write(self, record: Mapping[str, Any]) -> None:
-        line = (json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n").encode()
+        self.write_many((record,))
+
+    def write_many(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Append records: one write and flush per log file they go to.  A write that fails
+        (disk full) leaves the file and its digest entry as they were before the call, and
+        raises: the caller may try the same records again."""
+        lines = [(json.dumps(r, separators=(",", ":"), sort_keys=True) + "\n").encode()
+                 for r in records]
         with self._lock:
             if self._closed:
                 return
@@ -202,23 +219,61 @@ class TrailSink:
                 self._start_stream()
             if self._clock() >= self._period_end:
                 self._end_period(self._period_end)
-            cur = self._current
-            if cur is not None and cur.size and cur.size + len(line) > self.settings.roll_bytes:
-                self._close_file()
-                cur = None
-            if cur is None:
-                cur = self._current = self._open_file()
-            cur.fh.write(line)
-            cur.fh.flush()
-            cur.size += len(line)
-            cur.events += 1
-            if self._ring is not None:
+            chunk: list[bytes] = []
+            size = self._current.size if self._current is not None else 0  # with the chunk
+            written = 0
+            try:
+                for record, line in zip(records, lines, strict=True):
+                    cur = self._current
+                    if cur is not None and size and size + len(line) > self.settings.roll_bytes:
+                        written += self._append(chunk)
+                        chunk = []
+                        self._close_file()
+                        cur = None
+                    if cur is None:
+                        cur = self._current = self._open_file()
+                        size = 0
+                    chunk.append(line)
+                    size += len(line)
+                    if self._ring is not None:
+                        stamp_ = (str(record.get("eventTime", "")), str(record.get("eventID", "")))
+                        if not cur.first_time and cur.pending_first is None:
+                            cur.pending_first = stamp_
+                        cur.pending_last = stamp_
+                written += self._append(chunk)
+            except OSError as exc:
+                if self._current is not None:
+                    self._current.pending_first = None
+                raise PartialWrite(written, exc) from exc
+
+    def _append(self, lines: list[bytes]) -> int:
+        """Write ``lines`` to the current log file at once, then account for them (hash,
+        size, events, first and last event); on failure the file is cut back to its size."""
+        cur = self._current
+        if cur is None or not lines:
+            return 0
+        data = b"".join(lines)
+        fd = cur.fh.fileno()
+        try:
+            done = 0
+            while done < len(data):
+                done += os.write(fd, data[done:])
+        except OSError:
+            try:
+                os.ftruncate(fd, cur.size)
+            except OSError:
+                pass
+            raise
+        cur.size += len(data)
+        cur.events += len(lines)
+        if self._ring is not None:
+            for line in lines:
                 cur.sha.update(line)
-                event_time = str(record.get("eventTime", ""))
-                event_id = str(record.get("eventID", ""))
-                if not cur.first_time:
-                    cur.first_time, cur.first_id = event_time, event_id
-                cur.last_time, cur.last_id = event_time, event_id
+            if not cur.first_time and cur.pending_first is not None:
+                cur.first_time, cur.first_id = cur.pending_first
+            cur.last_time, cur.last_id = cur.pending_last
+        cur.pending_first = None
+        return len(lines)
 
     def _open_file(self) -> _LogFile:
         self._seq += 1

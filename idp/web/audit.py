@@ -105,6 +105,7 @@ def cloudtrail() -> Response:
         if lookup is None:
             raise CloudTrailError("UnsupportedOperationException",
                                   "the audit trail is not enabled (audit.sink: trail)")
+        comps.auditor.flush()  # this process's queued records are in the trail before it
         result = lookup.handle(body)
     except CloudTrailError as exc:
         comps.auditor.emit("LookupEvents", info, error_code=exc.code,

@@ -7,6 +7,7 @@ import logging
 from flask import Blueprint, jsonify
 from werkzeug.wrappers import Response
 
+from idp.audit.queued import delivery_error
 from idp.errors import UnavailableError
 from idp.store import key
 from idp.web.context import components
@@ -28,7 +29,8 @@ def healthz() -> Response:
 def readyz() -> tuple[Response, int]:
     """Readiness: the store answers and accepts a write (a small key with a short TTL: a Redis
     out of memory answers PING but refuses every write), and the directory answers; 503 with
-    the reason otherwise.  ``warnings`` lists store settings that may lose security keys
+    the reason otherwise; also 503 while the audit writer fails to write records (they wait in
+    its queue, see docs/audit.md).  ``warnings`` lists store settings that may lose security keys
     (persistence off, an evicting policy): worth fixing, not a reason to take traffic away."""
     comps = components()
     checks = {"store": "ok", "directory": "ok"}
@@ -47,6 +49,10 @@ def readyz() -> tuple[Response, int]:
     except UnavailableError as exc:
         checks["directory"] = "unreachable"
         log.error("readiness: the directory is unreachable: %s", exc.debug)
+    audit_error = delivery_error(comps.auditor.sink)
+    if audit_error is not None:
+        checks["audit"] = "failing writes"
+        log.error("readiness: audit records cannot be written: %s", audit_error)
     body: dict[str, object] = {"checks": checks}
     if checks["store"] != "unreachable":
         warnings = comps.store.durability_warnings()

@@ -48,6 +48,7 @@ def seed(idp: LiveIdp, n: int, user: str = "paging-user", event: str = "SeedEven
     for i in range(n):
         idp.components.auditor.emit(event, RequestInfo("198.51.100.7", "seed", f"seed-{i}"),
                                     user=user)
+    idp.components.auditor.flush()  # written now (the writer thread would, within 0.1 s)
 
 
 def test_boto3_lookup_by_user_pages_across_three_pages(trail_idp: LiveIdp) -> None:
@@ -179,6 +180,7 @@ def test_refused_lookups_are_audited(trail_idp: LiveIdp, tmp_path: Path) -> None
     client = cloudtrail(trail_idp, creds(trail_idp, "bob", "ReadOnly"))
     with pytest.raises(ClientError):
         client.lookup_events()
+    trail_idp.components.auditor.flush()
     index = AuditIndex(tmp_path / "trail", min_refresh=0)
     events, _ = index.lookup(Query([("EventName", "LookupEvents")]))
     assert events[0]["errorCode"] == "AccessDeniedException"
@@ -236,7 +238,7 @@ def test_third_party_verifies_a_copy_with_keys_from_the_server(trail_idp: LiveId
     import shutil
 
     seed(trail_idp, 3)
-    trail_idp.components.auditor.sink.roll()  # type: ignore[attr-defined]
+    trail_idp.components.auditor.sink.inner.roll()  # type: ignore[attr-defined]
     copy = tmp_path / "copy"
     shutil.copytree(tmp_path / "trail", copy)
     cfg = tmp_path / "third-party.yaml"
