@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 import click
 
+from idp import logs
 from idp.audit.cli import audit
 from idp.config import Config, load_config
 from idp.directory.cli import users
@@ -177,7 +178,8 @@ def _run_granian(config_path: str, bind: tuple[str, int] | Path, workers: int, t
     where: dict[str, Any] = ({"uds": bind} if isinstance(bind, Path)
                              else {"address": bind[0], "port": bind[1]})
     Granian("idp.cli:granian_app", **where, interface=Interfaces.WSGI,
-            factory=True, workers=workers, blocking_threads=threads, log_access=True,
+            factory=True, workers=workers, blocking_threads=threads,
+            log_access=False,  # written by granian_app's AccessLog: one write(2) a line
             workers_kill_timeout=GRACEFUL_TIMEOUT,
             websockets=False, respawn_failed_workers=True,
             ssl_cert=Path(certfile) if certfile else None,
@@ -199,7 +201,7 @@ def granian_app() -> Any:
     # variable named like a request key would pass for the request's own
     for name in [n for n in os.environ if _request_key(n)]:
         del os.environ[name]
-    return without_process_env(app)
+    return logs.AccessLog(without_process_env(app))
 
 
 # CGI/1.1 meta-variables (RFC 3875 §4.1), the ones servers add beside them, and PEP 3333's
