@@ -80,20 +80,22 @@ def config_check(file: str) -> None:
               type=click.Path(dir_okay=False), help="YAML configuration file")
 @click.option("--bind", default="127.0.0.1:8000", show_default=True)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-@click.option("--server", type=click.Choice(["granian", "gunicorn"]), default="granian",
-              show_default=True, help="granian (a Rust HTTP server, ~2x gunicorn's requests/s "
-              "per core) or gunicorn (gthread)")
+@click.option("--server", type=click.Choice(["granian", "gunicorn"]),
+              help="granian (a Rust HTTP server, ~2x gunicorn's requests/s per core) or "
+              "gunicorn (gthread).  Default: granian, or gunicorn when web.trusted_proxies is "
+              "set (granian takes X_Forwarded_For for X-Forwarded-For; gunicorn drops it)")
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64),
               help="request threads per worker")
 @click.option("--certfile", type=click.Path(exists=True, dir_okay=False))
 @click.option("--keyfile", type=click.Path(exists=True, dir_okay=False))
-def serve(config_path: str, bind: str, workers: int, server: str, threads: int,
+def serve(config_path: str, bind: str, workers: int, server: str | None, threads: int,
           certfile: str | None, keyfile: str | None) -> None:
     """Run the IdP under granian (the default) or gunicorn (refuses to start with a config
     that has problems)."""
     from idp.app import create_app
 
     config = _checked(config_path)
+    server = server or default_server(config)
     if bool(certfile) != bool(keyfile):
         raise click.UsageError("--certfile and --keyfile go together")
     if workers > 1 and config.store.url.startswith("memory://"):
@@ -116,6 +118,19 @@ def serve(config_path: str, bind: str, workers: int, server: str, threads: int,
                      if uds is None else Path(uds), workers, threads, certfile, keyfile)
     else:
         _run_gunicorn(config, bind, workers, threads, certfile, keyfile)
+
+
+def default_server(config: Config) -> str:
+    """granian, unless the client's address comes from a proxy's headers.
+
+    granian folds a header name's ``_`` into ``-`` as it builds the WSGI environ (RFC 3875
+    §4.1.18 maps both to one variable) and keeps the last of the two: a client that sends
+    ``X_Forwarded_For`` through a proxy that forwards names with underscores (Envoy, HAProxy,
+    nginx with ``underscores_in_headers on``, which the SSO portal's header needs) can
+    replace the ``X-Forwarded-For`` the proxy wrote, and with it the address that sign-in
+    throttling and audit records use.  gunicorn drops such headers; behind a proxy it stays
+    the default, and ``--server granian`` is the operator's explicit choice."""
+    return "gunicorn" if config.web.trusted_proxies else "granian"
 
 
 def _metrics_dir() -> None:

@@ -429,3 +429,18 @@ def test_serve_error_without_detail_has_no_empty_parentheses(
     assert result.exit_code == 1, result.output
     assert result.output.strip().endswith("Error: the signing keys cannot be loaded"), \
         result.output
+
+
+@pytest.mark.parametrize(("web", "server"), [("{trusted_proxies: 0}", "granian"),
+                                             ("{trusted_proxies: 1}", "gunicorn")],
+                         ids=["facing-clients-granian", "behind-a-proxy-gunicorn"])
+def test_default_server_is_granian_unless_proxy_headers_name_the_client(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, web: str, server: str) -> None:
+    """Behind a proxy (``web.trusted_proxies``) granian would take a client's
+    ``X_Forwarded_For`` for the proxy's ``X-Forwarded-For``: gunicorn, which drops it, stays
+    the default there."""
+    from idp.cli import default_server
+    from idp.config import load_config
+
+    monkeypatch.setenv("IDP_SECRET_KEY", "k" * 48)
+    assert default_server(load_config(str(_config(tmp_path, 1, web=web)))) == server
