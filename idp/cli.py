@@ -158,7 +158,9 @@ def _run_gunicorn(config: Config, bind: str, workers: int, threads: int,
 
     class _App(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            opts: dict[str, Any] = {"bind": bind, "workers": workers, "accesslog": "-",
+            # the access log is AccessLog's (below), as under granian: gunicorn's own builds a
+            # logging record and a dict of every header per request
+            opts: dict[str, Any] = {"bind": bind, "workers": workers,
                                     "worker_class": "idp.gunicorn_worker.DrainingThreadWorker",
                                     "threads": threads,
                                     "certfile": certfile, "keyfile": keyfile,
@@ -177,7 +179,7 @@ def _run_gunicorn(config: Config, bind: str, workers: int, threads: int,
                 self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
-            return create_app(config)
+            return logs.AccessLog(create_app(config))
 
     _App().run()
 

@@ -75,6 +75,7 @@ def test_serve_runs_gunicorn_with_the_config(tmp_path: Path) -> None:
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
     assert b"Booting worker" in out
+    assert b'127.0.0.1 - "GET /healthz HTTP/1.1" 200 ' in out  # the access log, as granian's
 
 
 def _tls_material(tmp_path: Path) -> tuple[Path, Path]:
