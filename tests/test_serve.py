@@ -445,3 +445,32 @@ def test_default_server_is_granian_unless_proxy_headers_name_the_client(
 
     monkeypatch.setenv("IDP_SECRET_KEY", "k" * 48)
     assert default_server(load_config(str(_config(tmp_path, 1, web=web)))) == server
+
+
+@pytest.mark.parametrize(("server", "seen"), [("granian", "203.0.113.7"),
+                                              ("gunicorn", "127.0.0.1")],
+                         ids=["granian-folds-it", "gunicorn-drops-it"])
+def test_underscore_forwarded_for_behind_a_proxy(tmp_path: Path, server: str,
+                                                 seen: str) -> None:
+    """Why gunicorn stays the default behind a proxy: with ``web.trusted_proxies: 1``, a
+    client's ``X_Forwarded_For`` passes for ``X-Forwarded-For`` under granian (the address in
+    the audit record is the client's choice), and is dropped by gunicorn.  If granian ever
+    drops such names, this fails and the default can be granian everywhere."""
+    port = free_port()
+    cfg = _config(tmp_path, port, web="{trusted_proxies: 1}")
+    proc = subprocess.Popen([IDP, "serve", "--config", str(cfg), "--bind", f"127.0.0.1:{port}",
+                             "--workers", "1", "--server", server], cwd=tmp_path,
+                            env={**os.environ, "IDP_SECRET_KEY": "k" * 48},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, 30)
+        r = requests.post(f"http://127.0.0.1:{port}/oauth2/token",
+                          data={"grant_type": "client_credentials"}, auth=("nobody", "wrong"),
+                          headers={"X_Forwarded_For": "203.0.113.7"}, timeout=5)
+        assert r.status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=40)
+    events = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
+    refused = [e for e in events if e["eventName"] == "OidcTokenRefused"]
+    assert refused and refused[-1]["sourceIPAddress"] == seen
