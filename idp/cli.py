@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 import click
 
+from idp import logs
 from idp.audit.cli import audit
 from idp.config import Config, load_config
 from idp.directory.cli import users
@@ -79,28 +80,32 @@ def config_check(file: str) -> None:
               type=click.Path(dir_okay=False), help="YAML configuration file")
 @click.option("--bind", default="127.0.0.1:8000", show_default=True)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-@click.option("--server", type=click.Choice(["gunicorn", "granian"]), default="gunicorn",
-              show_default=True, help="gunicorn (gthread), or granian: a Rust HTTP server "
-              "with ~2x gunicorn's requests/s for the machine-to-machine endpoints")
+@click.option("--server", type=click.Choice(["granian", "gunicorn"]),
+              help="granian (a Rust HTTP server, ~2x gunicorn's requests/s per core) or "
+              "gunicorn (gthread).  Default: granian, or gunicorn when web.trusted_proxies is "
+              "set (granian takes X_Forwarded_For for X-Forwarded-For; gunicorn drops it)")
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64),
               help="request threads per worker")
 @click.option("--certfile", type=click.Path(exists=True, dir_okay=False))
 @click.option("--keyfile", type=click.Path(exists=True, dir_okay=False))
-def serve(config_path: str, bind: str, workers: int, server: str, threads: int,
+def serve(config_path: str, bind: str, workers: int, server: str | None, threads: int,
           certfile: str | None, keyfile: str | None) -> None:
-    """Run the IdP under gunicorn or granian (refuses to start with a config that has
-    problems)."""
+    """Run the IdP under granian (the default) or gunicorn (refuses to start with a config
+    that has problems)."""
     from idp.app import create_app
 
     config = _checked(config_path)
+    server = server or default_server(config)
     if bool(certfile) != bool(keyfile):
         raise click.UsageError("--certfile and --keyfile go together")
     if workers > 1 and config.store.url.startswith("memory://"):
         raise click.UsageError("the memory:// store lives in one process: use --workers 1 "
                                "or a Redis store shared by every worker")
     host, sep, port = bind.rpartition(":")
-    if server == "granian" and (not sep or not port.isdigit() or not 0 < int(port) < 65536):
-        raise click.UsageError("--bind is HOST:PORT for granian")
+    uds = bind[5:] if bind.startswith("unix:") else None
+    if server == "granian" and not uds and (not sep or not port.isdigit()
+                                            or not 0 < int(port) < 65536):
+        raise click.UsageError("--bind is HOST:PORT or unix:PATH for granian")
     if config.metrics.enabled:
         _metrics_dir()
     try:
@@ -109,10 +114,23 @@ def serve(config_path: str, bind: str, workers: int, server: str, threads: int,
         raise click.ClickException(exc.description + (f" ({exc.debug})" if exc.debug else "")
                                    ) from exc
     if server == "granian":
-        _run_granian(os.path.abspath(config_path), host.strip("[]") or "127.0.0.1", int(port),
-                     workers, threads, certfile, keyfile)
+        _run_granian(os.path.abspath(config_path), (host.strip("[]") or "127.0.0.1", int(port))
+                     if uds is None else Path(uds), workers, threads, certfile, keyfile)
     else:
         _run_gunicorn(config, bind, workers, threads, certfile, keyfile)
+
+
+def default_server(config: Config) -> str:
+    """granian, unless the client's address comes from a proxy's headers.
+
+    granian folds a header name's ``_`` into ``-`` as it builds the WSGI environ (RFC 3875
+    §4.1.18 maps both to one variable) and keeps the last of the two: a client that sends
+    ``X_Forwarded_For`` through a proxy that forwards names with underscores (Envoy, HAProxy,
+    nginx with ``underscores_in_headers on``, which the SSO portal's header needs) can
+    replace the ``X-Forwarded-For`` the proxy wrote, and with it the address that sign-in
+    throttling and audit records use.  gunicorn drops such headers; behind a proxy it stays
+    the default, and ``--server granian`` is the operator's explicit choice."""
+    return "gunicorn" if config.web.trusted_proxies else "granian"
 
 
 def _metrics_dir() -> None:
@@ -140,7 +158,9 @@ def _run_gunicorn(config: Config, bind: str, workers: int, threads: int,
 
     class _App(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            opts: dict[str, Any] = {"bind": bind, "workers": workers, "accesslog": "-",
+            # the access log is AccessLog's (below), as under granian: gunicorn's own builds a
+            # logging record and a dict of every header per request
+            opts: dict[str, Any] = {"bind": bind, "workers": workers,
                                     "worker_class": "idp.gunicorn_worker.DrainingThreadWorker",
                                     "threads": threads,
                                     "certfile": certfile, "keyfile": keyfile,
@@ -159,20 +179,24 @@ def _run_gunicorn(config: Config, bind: str, workers: int, threads: int,
                 self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
-            return create_app(config)
+            return logs.AccessLog(create_app(config))
 
     _App().run()
 
 
-def _run_granian(config_path: str, host: str, port: int, workers: int, threads: int,
+def _run_granian(config_path: str, bind: tuple[str, int] | Path, workers: int, threads: int,
                  certfile: str | None, keyfile: str | None) -> None:
-    """Each granian worker process imports :func:`granian_app`, which reads the same file."""
+    """Each granian worker process imports :func:`granian_app`, which reads the same file.
+    ``bind`` is (host, port), or the path of a Unix socket."""
     from granian import Granian
     from granian.constants import Interfaces
 
     os.environ["IDP_SERVE_CONFIG"] = config_path
-    Granian("idp.cli:granian_app", address=host, port=port, interface=Interfaces.WSGI,
-            factory=True, workers=workers, blocking_threads=threads, log_access=True,
+    where: dict[str, Any] = ({"uds": bind} if isinstance(bind, Path)
+                             else {"address": bind[0], "port": bind[1]})
+    Granian("idp.cli:granian_app", **where, interface=Interfaces.WSGI,
+            factory=True, workers=workers, blocking_threads=threads,
+            log_access=False,  # written by granian_app's AccessLog: one write(2) a line
             workers_kill_timeout=GRACEFUL_TIMEOUT,
             websockets=False, respawn_failed_workers=True,
             ssl_cert=Path(certfile) if certfile else None,
@@ -194,7 +218,7 @@ def granian_app() -> Any:
     # variable named like a request key would pass for the request's own
     for name in [n for n in os.environ if _request_key(n)]:
         del os.environ[name]
-    return without_process_env(app)
+    return logs.AccessLog(without_process_env(app))
 
 
 # CGI/1.1 meta-variables (RFC 3875 §4.1), the ones servers add beside them, and PEP 3333's

@@ -69,3 +69,60 @@ def test_log_lines_outside_a_request_have_no_request_id(
     (line,) = [json.loads(x) for x in capsys.readouterr().err.splitlines()
                if x.startswith('{"time"') and "outside" in x]
     assert line["message"] == "outside" and "requestID" not in line
+
+
+def _access_lines(app: Any, environ: dict[str, Any]) -> tuple[list[str], list[bytes] | None]:
+    """Call ``AccessLog(app)`` once with a pipe as its log; the lines written and the body
+    (None when the app raised)."""
+    import os
+
+    from idp.logs import AccessLog
+
+    read, write = os.pipe()
+    body = None
+    try:
+        body = list(AccessLog(app, write)(environ, lambda *args: None))
+    except RuntimeError:
+        pass
+    finally:
+        os.close(write)
+    with os.fdopen(read, "rb") as f:
+        return f.read().decode().splitlines(), body
+
+
+def _hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    environ["REMOTE_ADDR"] = "203.0.113.9"  # as ProxyFix rewrites it
+    start_response("404 Not Found", [("Content-Type", "text/plain")])
+    return [b"hello"]
+
+
+_GET = {"REQUEST_METHOD": "GET", "PATH_INFO": "/oauth2/jwks", "SCRIPT_NAME": "",
+        "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1"}
+
+
+def test_access_log_writes_one_line_per_request_in_granian_format() -> None:
+    """The peer's address (not the one a proxy header claims), the request line, the status
+    and the time, as granian's own access log wrote them."""
+    import re
+
+    lines, body = _access_lines(_hello, dict(_GET))
+    assert body == [b"hello"]
+    assert len(lines) == 1
+    assert re.fullmatch(r'\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] 127\.0\.0\.1 - '
+                        r'"GET /oauth2/jwks HTTP/1\.1" 404 \d+\.\d{3}', lines[0]), lines
+
+
+def test_access_log_escapes_a_newline_in_the_path_so_no_line_is_forged() -> None:
+    """``%0A`` in a URL decodes to a newline in ``PATH_INFO``: written as it is, it would start
+    a second, forged line."""
+    forged = '/x\n[2026-01-01 00:00:00 +0000] 10.0.0.1 - "GET /admin HTTP/1.1" 200 0.1'
+    lines, _ = _access_lines(_hello, {**_GET, "PATH_INFO": forged})
+    assert len(lines) == 1 and '\\n[2026-01-01' in lines[0]
+
+
+def test_access_log_records_a_request_whose_app_raised_as_500() -> None:
+    def broken(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        raise RuntimeError("bug")
+
+    lines, body = _access_lines(broken, dict(_GET))
+    assert body is None and len(lines) == 1 and '"GET /oauth2/jwks HTTP/1.1" 500 ' in lines[0]

@@ -148,9 +148,9 @@ def assert_key_ages_of_one_process(scrapes: list[str], kids: set[str], created: 
 @pytest.mark.redis
 @pytest.mark.parametrize("named", [pytest.param(False, id="a folder of the instance"),
                                    pytest.param(True, id="a folder the operator names")])
-def test_metrics_add_up_every_gunicorn_worker_but_not_key_ages(tmp_path: Path,
-                                                               redis_url: str,
-                                                               named: bool) -> None:
+@pytest.mark.parametrize("server", ["granian", "gunicorn"])
+def test_metrics_add_up_every_worker_but_not_key_ages(tmp_path: Path, redis_url: str,
+                                                      named: bool, server: str) -> None:
     port = free_port()
     cfg = serve_config(tmp_path, port, redis_url)
     created, kids = day_old_keys(tmp_path / "keys")
@@ -161,7 +161,8 @@ def test_metrics_add_up_every_gunicorn_worker_but_not_key_ages(tmp_path: Path,
     if named:
         env["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
     proc = subprocess.Popen([IDP, "serve", "--config", str(cfg), "--bind", f"127.0.0.1:{port}",
-                             "--workers", "2", "--threads", "2"], env=env, cwd=tmp_path,
+                             "--workers", "2", "--threads", "2", "--server", server],
+                            env=env, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port, 30)
@@ -189,7 +190,8 @@ def test_metrics_add_up_every_gunicorn_worker_but_not_key_ages(tmp_path: Path,
     finally:
         proc.terminate()
         out = proc.communicate(timeout=40)[0].decode(errors="replace")
-    assert out.count("Booting worker") >= 2, out
+    started = {"gunicorn": "Booting worker", "granian": "Spawning worker"}[server]
+    assert out.count(started) >= 2, out
     if named:
         writers = {p.name for p in shared.glob("counter_*.db")}
         assert len(writers) >= 2, f"both workers answered and counted: {writers}"

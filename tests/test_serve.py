@@ -56,8 +56,8 @@ def test_serve_runs_gunicorn_with_the_config(tmp_path: Path) -> None:
     cfg = _config(tmp_path, port)
     env = {**os.environ, "IDP_SECRET_KEY": "k" * 48}
     proc = subprocess.Popen([IDP, "serve", "--config", str(cfg), "--bind", f"127.0.0.1:{port}",
-                             "--workers", "1"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+                             "--workers", "1", "--server", "gunicorn"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port, 30)
         assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json() == {
@@ -75,6 +75,7 @@ def test_serve_runs_gunicorn_with_the_config(tmp_path: Path) -> None:
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
     assert b"Booting worker" in out
+    assert b'127.0.0.1 - "GET /healthz HTTP/1.1" 200 ' in out  # the access log, as granian's
 
 
 def _tls_material(tmp_path: Path) -> tuple[Path, Path]:
@@ -140,12 +141,103 @@ def test_serve_runs_granian_over_tls_with_the_same_app(tmp_path: Path) -> None:
     assert refused and refused[-1]["sourceIPAddress"] == "127.0.0.1"
 
 
-def test_serve_granian_refuses_a_bind_without_port(tmp_path: Path) -> None:
+@pytest.mark.parametrize("bind", ["127.0.0.1", "127.0.0.1:0", "127.0.0.1:http"],
+                         ids=["no-port", "port-zero", "port-not-a-number"])
+def test_serve_granian_refuses_a_bind_without_port(tmp_path: Path, bind: str) -> None:
     cfg = _config(tmp_path, 1)
     r = subprocess.run([IDP, "serve", "--config", str(cfg), "--workers", "1", "--server",
-                        "granian", "--bind", "unix:/tmp/idp.sock"], capture_output=True,
+                        "granian", "--bind", bind], capture_output=True,
                        text=True, timeout=60, env={**os.environ, "IDP_SECRET_KEY": "k" * 48})
-    assert r.returncode == 2 and "HOST:PORT" in r.stderr
+    assert r.returncode == 2 and "HOST:PORT or unix:PATH" in r.stderr
+
+
+def test_serve_runs_granian_by_default_and_keeps_the_sso_header(tmp_path: Path) -> None:
+    """`idp serve` without `--server` is granian: the pages and the fast path answer, the
+    access log is written, and the SSO portal's `x-amz-sso_bearer_token` (an underscore)
+    reaches the app."""
+    port = free_port()
+    cfg = _config(tmp_path, port)
+    proc = subprocess.Popen([IDP, "serve", "--config", str(cfg), "--bind", f"127.0.0.1:{port}",
+                             "--workers", "1"], cwd=tmp_path,
+                            env={**os.environ, "IDP_SECRET_KEY": "k" * 48},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_port(port, 30)
+        assert requests.get(f"{base}/healthz", timeout=5).json() == {"status": "ok"}
+        page = requests.get(f"{base}/login", timeout=5)
+        assert page.status_code == 200 and "csrf_token" in page.text
+        r = requests.get(f"{base}/sso-portal/assignment/accounts",
+                         headers={"x-amz-sso_bearer_token": "junk"}, timeout=5)
+        assert r.headers["x-amzn-ErrorType"] == "UnauthorizedException"
+        assert r.json()["message"] == "session token not found or invalid"
+        ok = requests.post(f"{base}/oauth2/token", data={"grant_type": "client_credentials"},
+                           auth=("nobody", "wrong"), timeout=5)
+        assert ok.status_code == 401 and ok.json()["error"] == "invalid_client"
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=40)
+    assert b"Starting granian" in out and b"Booting worker" not in out, out
+    assert b'"GET /healthz HTTP/1.1" 200' in out
+
+
+def test_serve_granian_binds_a_unix_socket(tmp_path: Path) -> None:
+    """`--bind unix:PATH` (as gunicorn takes it) serves on a Unix socket under granian."""
+    import http.client
+
+    sock_path = tmp_path / "idp.sock"
+    proc = subprocess.Popen([IDP, "serve", "--config", str(_config(tmp_path, 8000)), "--bind",
+                             f"unix:{sock_path}", "--workers", "1"], cwd=tmp_path,
+                            env={**os.environ, "IDP_SECRET_KEY": "k" * 48},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(5)
+            self.sock.connect(str(sock_path))
+
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = UnixConnection("localhost")
+                conn.request("GET", "/healthz")
+                answer = conn.getresponse()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "no socket"
+                time.sleep(0.2)
+        assert answer.status == 200 and json.loads(answer.read()) == {"status": "ok"}
+        conn.close()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=40)
+
+
+def test_granian_respawns_a_worker_that_dies(tmp_path: Path) -> None:
+    """A granian worker killed outright (SIGKILL: a crash, the OOM killer) is replaced: the
+    service answers again from a new worker process, without a restart."""
+    proc, port = _serve(tmp_path, "granian")
+    try:
+        first = _workers(proc.pid)
+        os.kill(first[0], signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while True:
+            now = _workers(proc.pid)
+            if now and first[0] not in now:
+                try:
+                    r = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+                    if r.status_code == 200:
+                        break
+                except requests.RequestException:
+                    pass
+            assert time.monotonic() < deadline, "no new worker"
+            time.sleep(0.2)
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=40)
 
 
 def test_granian_environ_drops_process_secrets_but_keeps_request_keys(
@@ -213,6 +305,17 @@ def _serve(tmp_path: Path, server: str) -> tuple[subprocess.Popen[bytes], int]:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     wait_for_port(port, 30)
     return proc, port
+
+
+def _workers(pid: int) -> list[int]:
+    """The worker processes of the server whose main process is ``pid``."""
+    deadline = time.monotonic() + 20
+    while not (found := subprocess.run(["pgrep", "-P", str(pid)], text=True,
+                                       capture_output=True).stdout.split()):
+        if time.monotonic() > deadline:
+            return []
+        time.sleep(0.1)
+    return [int(p) for p in found]
 
 
 def _read_response(sock: socket.socket) -> tuple[str, dict[str, str], bytes]:
@@ -327,3 +430,47 @@ def test_serve_error_without_detail_has_no_empty_parentheses(
     assert result.exit_code == 1, result.output
     assert result.output.strip().endswith("Error: the signing keys cannot be loaded"), \
         result.output
+
+
+@pytest.mark.parametrize(("web", "server"), [("{trusted_proxies: 0}", "granian"),
+                                             ("{trusted_proxies: 1}", "gunicorn")],
+                         ids=["facing-clients-granian", "behind-a-proxy-gunicorn"])
+def test_default_server_is_granian_unless_proxy_headers_name_the_client(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, web: str, server: str) -> None:
+    """Behind a proxy (``web.trusted_proxies``) granian would take a client's
+    ``X_Forwarded_For`` for the proxy's ``X-Forwarded-For``: gunicorn, which drops it, stays
+    the default there."""
+    from idp.cli import default_server
+    from idp.config import load_config
+
+    monkeypatch.setenv("IDP_SECRET_KEY", "k" * 48)
+    assert default_server(load_config(str(_config(tmp_path, 1, web=web)))) == server
+
+
+@pytest.mark.parametrize(("server", "seen"), [("granian", "203.0.113.7"),
+                                              ("gunicorn", "127.0.0.1")],
+                         ids=["granian-folds-it", "gunicorn-drops-it"])
+def test_underscore_forwarded_for_behind_a_proxy(tmp_path: Path, server: str,
+                                                 seen: str) -> None:
+    """Why gunicorn stays the default behind a proxy: with ``web.trusted_proxies: 1``, a
+    client's ``X_Forwarded_For`` passes for ``X-Forwarded-For`` under granian (the address in
+    the audit record is the client's choice), and is dropped by gunicorn.  If granian ever
+    drops such names, this fails and the default can be granian everywhere."""
+    port = free_port()
+    cfg = _config(tmp_path, port, web="{trusted_proxies: 1}")
+    proc = subprocess.Popen([IDP, "serve", "--config", str(cfg), "--bind", f"127.0.0.1:{port}",
+                             "--workers", "1", "--server", server], cwd=tmp_path,
+                            env={**os.environ, "IDP_SECRET_KEY": "k" * 48},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, 30)
+        r = requests.post(f"http://127.0.0.1:{port}/oauth2/token",
+                          data={"grant_type": "client_credentials"}, auth=("nobody", "wrong"),
+                          headers={"X_Forwarded_For": "203.0.113.7"}, timeout=5)
+        assert r.status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=40)
+    events = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
+    refused = [e for e in events if e["eventName"] == "OidcTokenRefused"]
+    assert refused and refused[-1]["sourceIPAddress"] == seen

@@ -30,7 +30,7 @@ audit: {{sink: none}}
 """)
     env = {**os.environ, "IDP_SECRET_KEY": "k" * 48, "HOME": str(home)}
     proc = subprocess.Popen([IDP, "serve", "--config", str(cfg), "--bind", f"127.0.0.1:{port}",
-                             "--workers", "1"], env=env, cwd=workdir,
+                             "--workers", "1", "--server", "gunicorn"], env=env, cwd=workdir,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     return proc, port
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import secrets
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -133,7 +134,8 @@ class ClientRegistry:
             keyset = KeySet.import_key_set(cfg.jwks) if cfg.jwks else None  # type: ignore[arg-type]
             self._clients[cfg.client_id] = Client(cfg, keyset)
         self._hasher = PasswordHasher()
-        self._verified: dict[str, bytes] = {}
+        self._verified: dict[str, bytes] = {}  # client ID -> HMAC of its verified secret
+        self._cache_key = secrets.token_bytes(32)  # this process's, never stored
         self._lock = threading.Lock()
         # clients registered on the fly (idp.sso.registration), looked up in the store
         self.dynamic: Callable[[str], Client | None] | None = None
@@ -150,23 +152,27 @@ class ClientRegistry:
         return iter(self._clients.values())
 
     def secret_ok(self, client: Client, presented: str) -> bool:
-        """Check a client secret in constant time (argon2 verified once, then by SHA-256)."""
+        """Check a client secret in constant time (argon2 verified once per process, then by a
+        keyed hash of what was verified)."""
         stored = client.config.client_secret
         if not stored or not presented or len(presented) > 1024:
             return False
-        digest = hashlib.sha256(presented.encode()).digest()
         if stored.startswith("$argon2"):
+            # what is remembered is keyed (a process-random HMAC key): a memory dump gives no
+            # fast hash to guess a secret against
+            keyed = hmac.digest(self._cache_key, presented.encode(), "sha256")
             with self._lock:
                 known = self._verified.get(client.client_id)
-            if known is not None and hmac.compare_digest(known, digest):
+            if known is not None and hmac.compare_digest(known, keyed):
                 return True
             try:
                 self._hasher.verify(stored, presented)
             except (VerificationError, InvalidHashError):
                 return False
             with self._lock:
-                self._verified[client.client_id] = digest
+                self._verified[client.client_id] = keyed
             return True
+        digest = hashlib.sha256(presented.encode()).digest()
         if stored.startswith("sha256:"):
             return hmac.compare_digest(stored[7:].lower().encode(), digest.hex().encode())
         return hmac.compare_digest(hashlib.sha256(stored.encode()).digest(), digest)

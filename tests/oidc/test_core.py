@@ -167,6 +167,24 @@ def test_client_secret_forms(keys_dir: Path, stored: str) -> None:
     assert not core.clients.secret_ok(client, "")
 
 
+def test_remembered_argon2_client_secret_is_a_keyed_hash_not_a_plain_digest(
+        keys_dir: Path) -> None:
+    """What a process keeps after an argon2 check is an HMAC under a key of that process, not
+    the SHA-256 of the secret (a fast hash to guess the secret against in a memory dump); it
+    still admits the secret and nothing else."""
+    cfg = parse_config({**json.loads(demo_config(9).model_dump_json()), "oidc": {"clients": [{
+        "client_id": "app", "client_secret": PasswordHasher(time_cost=1, memory_cost=1024)
+        .hash(SECRET), "grant_types": ["client_credentials"], "scopes": ["roles"]}]}})
+    core = make_core(keys_dir, cfg.oidc.clients, Clock())
+    client = core.clients.get("app")
+    assert client is not None and core.clients.secret_ok(client, SECRET)
+    kept = core.clients._verified["app"]
+    assert kept != hashlib.sha256(SECRET.encode()).digest()
+    assert SECRET.encode() not in kept
+    assert core.clients.secret_ok(client, SECRET)
+    assert not core.clients.secret_ok(client, SECRET + "x")
+
+
 @pytest.mark.parametrize("client, problem", [
     pytest.param({"client_id": "a"}, "needs a `client_secret`", id="basic-without-secret"),
     pytest.param({"client_id": "a", "token_endpoint_auth_method": "private_key_jwt"},
