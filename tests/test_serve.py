@@ -352,13 +352,24 @@ def test_gunicorn_stop_answers_requests_on_kept_alive_connections(tmp_path: Path
     proc, port = _serve(tmp_path, "gunicorn")
     conns = []
     try:
-        for _ in range(4):
+        for _ in range(5):
             sock = socket.create_connection(("127.0.0.1", port), timeout=10)
             sock.sendall(_healthz(port))
             assert _read_response(sock)[1]["connection"] == "keep-alive"
             conns.append(sock)
+        probe = conns.pop()
         proc.send_signal(signal.SIGTERM)
-        time.sleep(0.01)
+        # the master passes the signal on to its worker: a fifth kept-alive connection asks
+        # until its answer closes, so the worker is known to be stopping (on a loaded machine
+        # the signal can take longer to arrive than any fixed sleep)
+        deadline = time.monotonic() + 10
+        while True:
+            probe.sendall(_healthz(port))
+            if _read_response(probe)[1]["connection"] == "close":
+                break
+            assert time.monotonic() < deadline, "the worker never began to stop"
+            time.sleep(0.005)
+        probe.close()
         started = time.monotonic()
         conns[0].sendall(_healthz(port) * 2)  # two requests pipelined
         for sock in conns[1:]:
