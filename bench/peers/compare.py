@@ -137,7 +137,9 @@ class Run:
     def _default_server() -> str:
         text = subprocess.run([str(kit.IDP), "serve", "--help"], capture_output=True,
                               text=True).stdout
-        m = re.search(r"--server \[[^\]]*\].*?\[default:\s*(\w+)\]", " ".join(text.split()))
+        flat = " ".join(text.split())
+        m = (re.search(r"--server \[[^\]]*\].*?\[default:\s*(\w+)\]", flat)
+             or re.search(r"--server \[[^\]]*\].*?Default:\s*(\w+)", flat))
         return m.group(1) if m else "?"
 
     def project_config(self, name: str, port: int, store_url: str, opaque: bool) -> Path:
