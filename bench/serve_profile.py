@@ -6,9 +6,11 @@ pinned to core 1, the memory:// store, audit records to a file, ``/metrics`` on,
 log on (as ``idp serve`` runs).  Endpoints: ``GET /healthz`` (the server's floor), client
 credentials grants (RS256 and ES256 access tokens), introspection of one token and of
 ``--pool`` distinct tokens in turn, SAML SSO (HTTP-Redirect, a signed-in session).
+``--store redis`` starts a ``redis-server`` on the server's core instead (AOF on, ``appendfsync
+always``, as docker-compose.yml runs it), and its CPU is counted with the server's.
 
     .venv/bin/python bench/serve_profile.py [--servers gunicorn,granian] [--seconds 5]
-        [--only healthz,cc-rs,cc-es,intro1,introN,saml] [--profile DIR]
+        [--only healthz,cc-rs,cc-es,intro1,introN,saml] [--store memory|redis] [--profile DIR]
 
 With ``--profile DIR`` (needs ``py-spy`` on PATH or in the venv), each endpoint's run is also
 sampled (``py-spy record --format raw --idle`` off) into ``DIR/<server>-<endpoint>.txt`` and
@@ -84,7 +86,7 @@ def basic(cid: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{cid}:{secret}".encode()).decode()
 
 
-def config(work: Path, port: int) -> Path:
+def config(work: Path, port: int, store: str) -> Path:
     from saml_bench import sp_material
 
     from idp.demo import USERS_FILE
@@ -94,7 +96,7 @@ def config(work: Path, port: int) -> Path:
     cfg = work / "idp.yaml"
     cfg.write_text(f"""issuer: http://127.0.0.1:{port}
 secret_key: {"k" * 40}
-store: {{url: "memory://"}}
+store: {{url: "{store}"}}
 directory: {{type: file, file: {{path: {USERS_FILE}}}}}
 keys: {{dir: {work / "keys"}, generate: true}}
 audit: {{sink: file, path: {work / "audit.log"}}}
@@ -197,6 +199,28 @@ def summarize(raw: Path, top: int) -> str:
 cpu_us: dict[tuple[str, str], float] = {}
 
 
+def start_redis(work: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    """A ``redis-server`` on a free port, pinned to the server's core, AOF ``always``."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (work / "redis").mkdir()
+    proc = subprocess.Popen(
+        ["taskset", "-c", SERVER_CPU, "redis-server", "--bind", "127.0.0.1", "--port",
+         str(port), "--dir", str(work / "redis"), "--appendonly", "yes", "--appendfsync",
+         "always", "--maxmemory-policy", "noeviction", "--save", ""],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        ping = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True,
+                              text=True)
+        if ping.stdout.strip() == "PONG":
+            break
+        time.sleep(0.1)
+    return f"redis://127.0.0.1:{port}", proc
+
+
 def run_server(server: str, args: argparse.Namespace, work: Path) -> dict[str, tuple[float, int,
                                                                                        int]]:
     import socket
@@ -204,7 +228,11 @@ def run_server(server: str, args: argparse.Namespace, work: Path) -> dict[str, t
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cfg = config(work, port)
+    redis_proc = None
+    store = "memory://"
+    if args.store == "redis":
+        store, redis_proc = start_redis(work)
+    cfg = config(work, port, store)
     cmd = ["taskset", "-c", SERVER_CPU, str(BIN / "idp"), "serve", "--config", str(cfg),
            "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", str(args.threads),
            "--server", server]
@@ -257,14 +285,18 @@ def run_server(server: str, args: argparse.Namespace, work: Path) -> dict[str, t
                      str(wpid), "--format", "raw", "--rate", "250", "--nonblocking", "--gil",
                      "--output", str(out), "--duration", str(int(args.seconds))],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            cpu = cpu_seconds(wpid) + cpu_seconds(proc.pid)
+            rpid = [redis_proc.pid] if redis_proc else []
+            cpu = sum(map(cpu_seconds, [wpid, proc.pid]))
+            rcpu = sum(map(cpu_seconds, rpid))
             results[name] = wrk(port, path, expect, args.seconds, lua)
-            cpu = cpu_seconds(wpid) + cpu_seconds(proc.pid) - cpu
-            answered = results[name][1] + results[name][2]
-            cpu_us[server, name] = 1e6 * cpu / max(answered, 1)
+            cpu = sum(map(cpu_seconds, [wpid, proc.pid])) - cpu
+            rcpu = sum(map(cpu_seconds, rpid)) - rcpu
+            answered = max(results[name][1] + results[name][2], 1)
+            cpu_us[server, name] = 1e6 * (cpu + rcpu) / answered
             print(f"{server} {name}: {results[name][0]:,.0f}/s (ok {results[name][1]}, "
                   f"bad {results[name][2]}), server CPU {cpu_us[server, name]:,.0f} us a "
-                  "request", flush=True)
+                  "request" + (f" (redis-server {1e6 * rcpu / answered:,.0f} us)" if rpid
+                               else ""), flush=True)
             if spy is not None:
                 spy.wait(30)
                 print(summarize(Path(args.profile) / f"{server}-{name}.txt", args.top),
@@ -273,6 +305,9 @@ def run_server(server: str, args: argparse.Namespace, work: Path) -> dict[str, t
         proc.terminate()
         proc.wait(40)
         log.close()
+        if redis_proc is not None:
+            redis_proc.terminate()
+            redis_proc.wait(10)
     return results
 
 
@@ -285,6 +320,8 @@ def main() -> None:
                     help="distinct tokens for introN")
     ap.add_argument("--saml-pool", type=int, default=6000,
                     help="fresh AuthnRequests for saml (more than one run answers)")
+    ap.add_argument("--store", choices=["memory", "redis"], default="memory",
+                    help="the project's store (redis: a redis-server the bench starts)")
     ap.add_argument("--threads", type=int, default=4, help="request threads of the worker")
     ap.add_argument("--profile", help="folder for py-spy profiles")
     ap.add_argument("--top", type=int, default=25)

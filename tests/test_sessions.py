@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from idp.config import SessionConfig
 from idp.directory import Identity
-from idp.login.sessions import TOUCH_EVERY, SessionManager
+from idp.login import sessions
+from idp.login.sessions import TOUCH_EVERY, SessionManager, _store_key
+from idp.revocation import marker_keys, revoke_person, revoked_in
 from idp.store.memory import MemoryStore
 
 ALICE = Identity("alice", "sub-1", ("admins",), {"email": "alice@example.org"})
@@ -142,3 +146,85 @@ def test_elevated_session_replaces_the_pending_one_in_the_list(manager: SessionM
     pending = manager.create(ALICE, pending="mfa")
     elevated = manager.elevate(pending, "otp", 1)
     assert [h for h, _ in manager.of_person("alice")] == [manager.hash_of(elevated.id)]
+
+
+class CountingStore(MemoryStore):
+    """A memory store that counts its reads (``get`` and ``get_many`` are one round trip
+    each on Redis)."""
+
+    reads = 0
+
+    def get(self, key: str) -> bytes | None:
+        self.reads += 1
+        return super().get(key)
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        self.reads += 1
+        return super().get_many(keys)
+
+
+@pytest.fixture
+def counted(clock: Clock) -> tuple[CountingStore, SessionManager]:
+    store = CountingStore(clock=clock)
+    config = SessionConfig(idle_timeout=600, absolute_timeout=3600)
+    return store, SessionManager(store, config, clock)
+
+
+def test_revocation_after_sign_in_is_read_with_a_known_session_in_one_round_trip(
+        counted: tuple[CountingStore, SessionManager], clock: Clock) -> None:
+    store, manager = counted
+    sess = manager.create(ALICE)
+    sess_got, markers = manager.get_with_markers(sess.id)
+    assert sess_got == sess and not revoked_in(markers, sess.auth_time)
+    clock.now += 1
+    revoke_person(store, ("sub-1", "alice"), int(clock.now))
+    store.reads = 0
+    sess_got, markers = manager.get_with_markers(sess.id)
+    assert store.reads == 1  # the session and its markers together
+    assert sess_got is not None and revoked_in(markers, sess.auth_time)
+
+
+def test_another_process_reads_the_markers_after_the_session_then_with_it(
+        counted: tuple[CountingStore, SessionManager], clock: Clock) -> None:
+    store, manager = counted
+    sess = manager.create(ALICE)
+    revoke_person(store, ("alice",), int(clock.now))
+    other = SessionManager(store, manager.config, clock)  # has not seen the session
+    for trips in (2, 1):
+        store.reads = 0
+        sess_got, markers = other.get_with_markers(sess.id)
+        assert store.reads == trips
+        assert sess_got is not None and revoked_in(markers, sess.auth_time)
+
+
+def test_remembered_marker_keys_are_checked_against_the_session_found(
+        counted: tuple[CountingStore, SessionManager], clock: Clock) -> None:
+    """Keys remembered for a session ID (here: another person's) never stand in for the
+    keys of the session the store holds: a revocation of its person is still seen."""
+    store, manager = counted
+    sess = manager.create(ALICE)
+    manager._markers[_store_key(sess.id)] = marker_keys(("sub-2", "bob"))
+    revoke_person(store, ("sub-1",), int(clock.now))
+    sess_got, markers = manager.get_with_markers(sess.id)
+    assert sess_got is not None and revoked_in(markers, sess.auth_time)
+    assert manager._markers[_store_key(sess.id)] == marker_keys(("sub-1", "alice"))
+
+
+def test_ended_or_unknown_sessions_find_nothing_and_are_forgotten(
+        counted: tuple[CountingStore, SessionManager], clock: Clock) -> None:
+    _, manager = counted
+    sess = manager.create(ALICE)
+    assert manager.get_with_markers("not-a-session") == (None, [])
+    assert manager.get_with_markers("x" * 5000) == (None, [])
+    clock.now += 601  # idle timeout
+    assert manager.get_with_markers(sess.id) == (None, [])
+    assert _store_key(sess.id) not in manager._markers
+
+
+def test_remembered_marker_keys_are_bounded(counted: tuple[CountingStore, SessionManager],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    _, manager = counted
+    monkeypatch.setattr(sessions, "MAX_REMEMBERED", 2)
+    first, *rest = [manager.create(ALICE) for _ in range(3)]
+    assert len(manager._markers) == 2 and _store_key(first.id) not in manager._markers
+    assert all(_store_key(s.id) in manager._markers for s in rest)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -25,6 +26,7 @@ from typing import Any
 
 from idp.config import SessionConfig
 from idp.directory import Identity
+from idp.revocation import marker_keys
 from idp.store import Store, Write, get_json, key, new_id
 
 TOUCH_EVERY = 30  # seconds between idle-timeout renewals (fewer writes on busy sessions)
@@ -80,6 +82,8 @@ def _index_key(username: str) -> str:
 
 MAX_LISTED = 50
 """Sessions kept in a person's list (the oldest are dropped from the list, not ended)."""
+MAX_REMEMBERED = 10_000
+"""Sessions whose revocation marker keys a process keeps (to read them with the session)."""
 
 
 class SessionManager:
@@ -90,6 +94,8 @@ class SessionManager:
         self.store = store
         self.config = config
         self.clock = clock
+        self._markers: dict[str, list[str]] = {}  # store key of a session -> its marker keys
+        self._lock = threading.Lock()
 
     def create(self, identity: Identity, *, amr: list[str] | None = None,
                previous_id: str | None = None, pending: str | None = None,
@@ -127,7 +133,44 @@ class SessionManager:
         """The live session with that ID, renewing its idle timeout; ``None`` otherwise."""
         if not session_id or len(session_id) > 128:
             return None
-        data = get_json(self.store, _store_key(session_id))
+        return self._live(session_id, get_json(self.store, _store_key(session_id)))
+
+    def get_with_markers(self, session_id: str | None
+                         ) -> tuple[IdpSession | None, list[bytes | None]]:
+        """:meth:`get`, and the values of the session's person's revocation markers
+        (:func:`idp.revocation.marker_keys` of its subject and username) read now.
+
+        Both come in one round trip when this process knows the session's marker keys (it
+        created the session or read it before: they follow from its subject and username,
+        which never change), else in two.  The keys read are checked against the session
+        found; the values are never older than this call."""
+        if not session_id or len(session_id) > 128:
+            return None, []
+        skey = _store_key(session_id)
+        known = self._markers.get(skey)
+        if known is not None:
+            raw, *values = self.store.get_many([skey, *known])
+        else:
+            raw, values = self.store.get(skey), []
+        sess = self._live(session_id, None if raw is None else json.loads(raw))
+        if sess is None:
+            self._markers.pop(skey, None)
+            return None, []
+        wanted = marker_keys((sess.subject, sess.username))
+        if wanted != known:
+            values = self.store.get_many(wanted)
+            self._remember(skey, wanted)
+        return sess, values
+
+    def _remember(self, skey: str, markers: list[str]) -> None:
+        """Keep a session's marker keys (bounded: the oldest go first)."""
+        with self._lock:
+            self._markers[skey] = markers
+            while len(self._markers) > MAX_REMEMBERED:
+                self._markers.pop(next(iter(self._markers)))
+
+    def _live(self, session_id: str, data: Any) -> IdpSession | None:
+        """The session from its stored form, if not past a timeout (renewing the idle one)."""
         if not isinstance(data, dict):
             return None
         now = int(self.clock())
@@ -145,12 +188,14 @@ class SessionManager:
         self._write(sess, int(self.clock()))
 
     def destroy(self, session_id: str) -> bool:
+        self._markers.pop(_store_key(session_id), None)
         return self.store.delete(_store_key(session_id))
 
     def _write_listed(self, sess: IdpSession, now: int) -> None:
         """Write a new session and its person's list with it, in one round trip."""
         record = self._record(sess, now)
         self.store.set_many([*([record] if record else []), self._index(sess)])
+        self._remember(_store_key(sess.id), marker_keys((sess.subject, sess.username)))
 
     def _index(self, sess: IdpSession) -> Write:
         """The write of the person's list with ``sess`` added (and the ended ones dropped)."""

@@ -53,6 +53,9 @@ if TYPE_CHECKING:
     from idp.login.sessions import IdpSession, SessionManager
 
 RolesFor = Callable[[list[str], dict[str, str], str], list[Any]]
+# the options of an SP the config does not name (made once: they are frozen)
+_DEFAULT_OPTIONS = SamlSpOptions()
+_AWS_OPTIONS = SamlSpOptions(idp_initiated=True, aws_attributes=True)
 
 
 def _digest(value: str) -> str:
@@ -104,8 +107,8 @@ class SamlIdp:
         opts = self.config.service_providers.get(sp.entity_id)
         if opts is not None:
             return opts
-        aws = sp.entity_id in (AWS_ENTITY_ID, AWS_CONSOLE_ENTITY_ID)
-        return SamlSpOptions(idp_initiated=aws, aws_attributes=aws)
+        return _AWS_OPTIONS if sp.entity_id in (AWS_ENTITY_ID, AWS_CONSOLE_ENTITY_ID) \
+            else _DEFAULT_OPTIONS
 
     def sp(self, entity_id: str) -> ServiceProvider:
         sp = self.sps.get(entity_id)

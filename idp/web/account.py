@@ -38,10 +38,14 @@ def recheck_session() -> None:
     if comps.config.session.cookie_name not in request.cookies or \
             request.path.startswith("/static/"):
         return
+    markers = None
+    if "idp_session" not in g:  # the session and its markers, in one round trip if it can
+        g.idp_session, markers = comps.sessions.get_with_markers(
+            request.cookies.get(comps.config.session.cookie_name))
     sess = current_session()
     if sess is None:
         return
-    ended = check_session(comps, sess, int(time.time()))
+    ended = check_session(comps, sess, int(time.time()), markers)
     if ended is not None:
         comps.sessions.destroy(sess.id)
         comps.auditor.emit("Logout", request_info(), user=sess.username,

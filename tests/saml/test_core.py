@@ -150,3 +150,28 @@ def test_idp_can_require_signed_requests(tmp_path: Path, demo_keys_dir: Path, re
         assert err.value.code == "signature_required"
     else:
         assert isinstance(idp.sso(msg, None, INFO), NeedLogin)
+
+
+def test_sp_options_config_wins_over_the_shared_defaults(tmp_path: Path,
+                                                         demo_keys_dir: Path) -> None:
+    """Options of an SP the config does not name are shared defaults (AWS: IdP-initiated and
+    its attributes; others: neither), frozen so that no request can change them for the next;
+    an SP the config names gets its own."""
+    from pydantic import ValidationError
+
+    from idp.saml.metadata import AWS_CONSOLE_ENTITY_ID, AWS_ENTITY_ID
+
+    named = "https://sp.example/metadata"
+    idp = core(tmp_path, demo_keys_dir,
+               service_providers={named: {"name_id_format": EMAIL},
+                                  AWS_ENTITY_ID: {"idp_initiated": False}})
+    sps = {e: type("Sp", (), {"entity_id": e})() for e in (
+        named, AWS_ENTITY_ID, AWS_CONSOLE_ENTITY_ID, "https://other.example/metadata")}
+    got = {e: idp.options(sp) for e, sp in sps.items()}  # type: ignore[arg-type]
+    assert got[named].name_id_format == EMAIL and not got[named].idp_initiated
+    assert not got[AWS_ENTITY_ID].idp_initiated and not got[AWS_ENTITY_ID].aws_attributes
+    assert got[AWS_CONSOLE_ENTITY_ID].idp_initiated and got[AWS_CONSOLE_ENTITY_ID].aws_attributes
+    other = got["https://other.example/metadata"]
+    assert not other.idp_initiated and not other.aws_attributes and other.name_id_format is None
+    with pytest.raises(ValidationError):
+        other.idp_initiated = True  # type: ignore[misc]
