@@ -353,6 +353,14 @@ def main() -> None:
 
     init_keys(work / "keys", "127.0.0.1")
     os.sched_setaffinity(0, {1})
+    from idp.store.epoch import EPOCH_KEY, EPOCH_TTL
+
+    def start_epoch() -> None:
+        """The store's epoch began before the assertions are signed: the STS refuses one-time
+        tokens issued before its store's data began (a store that lost its replay records)."""
+        redis.client().set(EPOCH_KEY, repr(time.time() - 60).encode(), ex=EPOCH_TTL)
+
+    start_epoch()
     n = args.requests
     print(f"signing {3 * n} assertions and {n} tokens…", file=sys.stderr)
     core_saml = assertions(issuer, work / "keys", n)
@@ -363,6 +371,7 @@ def main() -> None:
         core = pool.apply(core_bench, (work, port, redis.url, core_saml, jwts * 8,
                                        args.seconds))
     redis.client().flushall()
+    start_epoch()
     env = {**os.environ, "STS_BENCH_DIR": str(work), "STS_BENCH_PORT": str(port),
            "STS_BENCH_STORE": redis.url}
     gunicorn = Path(sys.executable).parent / "gunicorn"
