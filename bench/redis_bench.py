@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import datetime as dt
 import os
 import re
 import shutil
@@ -34,10 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,26 +103,12 @@ def free_port() -> int:
 
 
 def sp_key(folder: Path) -> rsa.RSAPrivateKey:
-    """The bench SP's signing key, its metadata written to ``folder``."""
-    key = rsa.generate_private_key(65537, 2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench-sp")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(1)
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=9)).sign(key, hashes.SHA256()))
-    b64 = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+    """The bench SP's signing key, its metadata written to ``folder`` (bench/saml_bench.py's
+    SP, whose entity ID and ACS this bench's requests name)."""
+    from saml_bench import sp_material
+
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "sp.xml").write_text(f"""<md:EntityDescriptor
- xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#"
- entityID="{SP}"><md:SPSSODescriptor AuthnRequestsSigned="true" WantAssertionsSigned="true"
- protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
- <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{b64}
- </ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
- <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
- Location="{ACS}" index="0"/></md:SPSSODescriptor>
-</md:EntityDescriptor>""")
-    return key
+    return sp_material(folder)
 
 
 def authn_requests(n: int, issuer: str, key: rsa.RSAPrivateKey, path: Path) -> None:

@@ -12,11 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.fixtures.servers import free_port, require_binary, wait_for_port
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"]
+from tests.fixtures.servers import CHROMIUM_ARGS, free_port, require_binary, wait_for_port
 
 
 @pytest.fixture(scope="module")

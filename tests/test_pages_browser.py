@@ -14,17 +14,14 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from idp.demo import demo_config
 from idp.iam.model import Account
 from tests.fixtures.live import LiveIdp, live_idp
-from tests.fixtures.servers import free_port, require_binary
+from tests.fixtures.servers import free_port
 
 pytestmark = pytest.mark.browser
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"]
 SIZES = [pytest.param((1280, 800), id="desktop 1280x800"),
          pytest.param((390, 844), id="phone 390x844")]
 ACCOUNT = "111122223333"
@@ -32,15 +29,6 @@ AWS_SP = "/saml/idp-initiated?sp=urn:amazon:webservices"
 FAILURES_BEFORE_LOCKOUT = 3
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    path = require_binary("chromium")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture

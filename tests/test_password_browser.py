@@ -6,31 +6,20 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from idp.config import Config, parse_config
 from idp.demo import USERS_FILE
 from tests.fixtures.live import LiveIdp, live_idp
-from tests.fixtures.servers import free_port, require_binary
+from tests.fixtures.servers import free_port
 from tests.fixtures.slapd import Slapd
-from tests.oidc.test_browser import CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    path = require_binary("chromium")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def _config(port: int, keys: Path, tmp: Path, directory: dict[str, object]) -> Config:

@@ -11,7 +11,6 @@ round trip on a hot path fails here.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import html
 import re
@@ -26,10 +25,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import redis
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from werkzeug.test import Client, TestResponse
 
 from idp.saml.build import instant
@@ -38,6 +35,7 @@ from idp.saml.xml import NS, encode_redirect
 from idp.store import open_store
 from idp.store.redis import RedisStore
 from tests.helpers import config, make_app
+from tests.saml.spapps import _b64_body, make_cert
 from tests.sts.webapp import FORM, ISSUER, flask_only, session_from, sts_call
 
 SP = "https://sp.trips.example/metadata"
@@ -117,24 +115,20 @@ def _counting_store(url: str, counter: Counter) -> RedisStore:
 
 
 def _sp_metadata(folder: Path) -> rsa.RSAPrivateKey:
-    key = rsa.generate_private_key(65537, 2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "trips-sp")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(1)
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=9)).sign(key, hashes.SHA256()))
-    b64 = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+    """A signing SP (tests.saml.spapps's key and certificate), its metadata in ``folder``."""
+    key_pem, cert_pem = make_cert("trips-sp")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sp.xml").write_text(f"""<md:EntityDescriptor
  xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#"
  entityID="{SP}"><md:SPSSODescriptor AuthnRequestsSigned="true" WantAssertionsSigned="true"
  protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
- <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{b64}
- </ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+ <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>
+ {_b64_body(cert_pem)}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
  <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
  Location="{ACS}" index="0"/></md:SPSSODescriptor>
 </md:EntityDescriptor>""")
+    key = serialization.load_pem_private_key(key_pem.encode(), None)
+    assert isinstance(key, rsa.RSAPrivateKey)
     return key
 
 

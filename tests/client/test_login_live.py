@@ -8,18 +8,15 @@ import json
 import re
 import stat
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from idp.client import cli as client_cli
 from tests.client.kit import ClientEnv
 from tests.fixtures.live import LiveIdp
-from tests.fixtures.servers import require_binary
-from tests.oidc.test_browser import CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 ACCT = "111122223333"
@@ -27,15 +24,6 @@ DEV = f"arn:aws:iam::{ACCT}:role/Developer"
 RO = f"arn:aws:iam::{ACCT}:role/ReadOnly"
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    path = require_binary("chromium")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture

@@ -21,24 +21,12 @@ from botocore.credentials import Credentials
 from idp.demo import DEMO_TOTP_SECRET, demo_config
 from idp.mfa import totp
 from tests.fixtures.live import LiveIdp, live_idp
-from tests.fixtures.servers import free_port, require_binary
-from tests.test_demo_browser import CHROMIUM_ARGS
+from tests.fixtures.servers import free_port
 
 pytestmark = pytest.mark.browser
 OPERATOR = "arn:aws:iam::111122223333:role/Operator"
 
 
-@pytest.fixture
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=require_binary("chromium"),
-                                    args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture

@@ -14,8 +14,7 @@ import pytest
 
 from idp.demo import demo_config
 from tests.fixtures.live import LiveIdp, live_idp
-from tests.fixtures.servers import free_port, require_binary
-from tests.test_demo_browser import CHROMIUM_ARGS
+from tests.fixtures.servers import CHROMIUM_ARGS, free_port, require_binary
 
 pytestmark = pytest.mark.browser
 

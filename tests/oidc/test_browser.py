@@ -5,34 +5,20 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Page, Request, Route, sync_playwright
+from playwright.sync_api import Browser, Page, Request, Route
 from playwright.sync_api import Error as PlaywrightError
 from requests_oauthlib import OAuth2Session
 
 from tests.fixtures.live import LiveIdp
-from tests.fixtures.servers import require_binary
 from tests.oidc import rp
 
 pytestmark = pytest.mark.browser
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"]
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    path = require_binary("chromium")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 class Callback:

@@ -7,12 +7,8 @@ import json
 
 import pytest
 
-from tests.fixtures.servers import require_binary
+from tests.fixtures.servers import CHROMIUM_ARGS, require_binary
 from tests.saml.conftest import Federation
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"]
 
 
 @pytest.mark.browser

@@ -4,28 +4,15 @@ portal page gives credentials for a role."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from tests.fixtures.live import LiveIdp
-from tests.fixtures.servers import require_binary
-from tests.oidc.test_browser import CHROMIUM_ARGS
 from tests.sso import kit
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    path = require_binary("chromium")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def test_sso_device_approval_and_access_portal_in_chromium(demo_idp: LiveIdp,

@@ -6,11 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.fixtures.live import LiveIdp
-from tests.fixtures.servers import require_binary
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"]
+from tests.fixtures.servers import CHROMIUM_ARGS, require_binary
 
 
 @pytest.mark.browser
