@@ -16,11 +16,11 @@ import pytest
 from playwright.sync_api import Browser
 
 from tests.client.kit import ClientEnv
-from tests.client.test_login_live import ACCT, DEV, RO, browser_login, cenv, chromium
+from tests.client.test_login_live import ACCT, DEV, RO, browser_login, cenv
 from tests.fixtures.live import LiveIdp
 
 pytestmark = pytest.mark.browser
-__all__ = ["cenv", "chromium"]  # fixtures
+__all__ = ["cenv"]  # fixtures
 AWS = str(Path(sys.executable).parent / "aws")
 
 

@@ -28,12 +28,11 @@ from idp.client.sts import Credentials
 from idp.demo import DEMO_TOTP_SECRET, demo_config
 from idp.mfa import totp
 from tests.client.kit import IDP, ClientEnv
-from tests.client.test_login_live import ACCT, _sign_in, chromium
+from tests.client.test_login_live import ACCT, _sign_in
 from tests.fixtures.live import LiveIdp, live_idp
 from tests.fixtures.servers import free_port
 from tests.mfa.test_browser import decide
 
-__all__ = ["chromium"]
 OPERATOR_DEMO = f"arn:aws:iam::{ACCT}:role/Operator"
 
 

@@ -20,10 +20,7 @@ from idp.errors import ConfigError
 from idp.testing import IdpServer, KitError
 from idp.testing.config import User
 from idp.testing.oidc_mint import payload
-from tests.client.test_login_live import chromium
 from tests.mfa.test_browser import decide
-
-__all__ = ["chromium"]
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 REFEDS_MFA = "https://refeds.org/profile/mfa"
