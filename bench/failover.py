@@ -52,12 +52,12 @@ IDP = str(Path(sys.executable).parent / "idp")
 STEPS = ("login", "saml", "assume_saml", "code", "refresh", "revoke")
 
 
-def start_redis(topology: str, work: Path
+def start_redis(topology: str, work: Path, down_after_ms: int
                 ) -> tuple[str, Callable[[], float | None], Callable[[], None]]:
     """Start the topology: its URL, how to kill its primary (returning when the killed node
     was started again, if it is), how to stop it all."""
     if topology == "sentinel":
-        sentinel = start_sentinel_ha(work)
+        sentinel = start_sentinel_ha(work, down_after_ms=down_after_ms)
 
         def kill_sentinel_primary() -> float | None:
             sentinel.kill_primary()
@@ -100,7 +100,7 @@ def write_cost(url: str, rounds: int = 10, batch: int = 200) -> dict[int, tuple[
 def one_run(args: argparse.Namespace, work: Path, slapd: Slapd, topology: str,
             wait: int) -> dict[str, Any]:
     """One topology with one `wait_replicas`: start, load, kill, recover, verify."""
-    url, kill, stop = start_redis(topology, work / "redis")
+    url, kill, stop = start_redis(topology, work / "redis", args.down_after_ms)
     cost = write_cost(url) if wait == args.wait[0] else None
     port = free_port()
     cfg = config(port, slapd, url)
@@ -208,6 +208,8 @@ def main() -> None:
                    default=["sentinel", "cluster"])
     p.add_argument("--wait", nargs="+", type=int, default=[0, 1], help="wait_replicas values")
     p.add_argument("--wait-timeout-ms", type=int, default=500)
+    p.add_argument("--down-after-ms", type=int, default=1000,
+                   help="Sentinel's down-after-milliseconds (the recorded runs used 1000)")
     p.add_argument("--clients", type=int, default=4)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--before", type=float, default=15.0, help="seconds of load before the kill")

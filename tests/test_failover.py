@@ -175,7 +175,8 @@ def _target(base: str) -> Target:
                   provider_arn=f"arn:aws:iam::{ACCOUNT}:saml-provider/demo-idp")
 
 
-def _failover_under_load(tmp_path: Path, url: str, kill: Callable[[], None]) -> None:
+def _failover_under_load(tmp_path: Path, url: str, kill: Callable[[], None],
+                         settle: Callable[[], object]) -> None:
     port = free_port()
     config = demo_config(port, keys_dir=tmp_path / "keys", metadata_dirs=[tmp_path / "md"],
                          audit="none")
@@ -198,6 +199,7 @@ def _failover_under_load(tmp_path: Path, url: str, kill: Callable[[], None]) -> 
         stop = True
         for t in threads:
             t.join(15)
+        settle()  # every check below writes too (a replay claim, a rotation): WAIT needs replicas
         result = load.verify()
     assert outage["errors"] > 0, "the kill did not reach the service"
     for kind in KINDS:
@@ -211,7 +213,7 @@ def test_sentinel_failover_under_load_recovers_and_loses_nothing_acknowledged(
     def kill() -> None:
         sentinel_ha.kill_primary()
 
-    _failover_under_load(tmp_path, sentinel_ha.url, kill)
+    _failover_under_load(tmp_path, sentinel_ha.url, kill, sentinel_ha.wait_settled)
 
 
 def test_cluster_failover_under_load_recovers_and_loses_nothing_acknowledged(
@@ -223,4 +225,4 @@ def test_cluster_failover_under_load_recovers_and_loses_nothing_acknowledged(
         cluster_ha.wait_failover()
         cluster_ha.restart_killed()
 
-    _failover_under_load(tmp_path, cluster_ha.url, kill)
+    _failover_under_load(tmp_path, cluster_ha.url, kill, cluster_ha.wait_failover)
