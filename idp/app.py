@@ -12,7 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Request
+from flask import Response as FlaskResponse
+from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp import logs, metrics
@@ -201,6 +203,18 @@ def _roles_for(iam: IamModel) -> Callable[[IdpSession], list[str]]:
     return roles
 
 
+class NoCookieSession(SessionInterface):
+    """Flask's signed-cookie session is unused: the IdP session lives in the store
+    (:mod:`idp.login.sessions`).  No serializer is built and no cookie read per request, and
+    a write to ``flask.session`` raises (Flask's ``NullSession``)."""
+
+    def open_session(self, app: Flask, request: Request) -> None:
+        return None
+
+    def save_session(self, app: Flask, session: SessionMixin, response: FlaskResponse) -> None:
+        return None
+
+
 def create_app(config: Config, components: Components | None = None, *,
                demo: bool = False) -> Flask:
     """The Flask application of one IdP process."""
@@ -227,6 +241,7 @@ def create_app(config: Config, components: Components | None = None, *,
         SESSION_COOKIE_SECURE=config.tls,
         PREFERRED_URL_SCHEME="https" if config.tls else "http",
     )
+    app.session_interface = NoCookieSession()
     app.extensions["idp"] = comps
     if config.web.trusted_proxies:
         n = config.web.trusted_proxies

@@ -8,7 +8,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, redirect, render_template, request
+from flask import Blueprint, Flask, current_app, redirect, render_template, request
+from markupsafe import escape
 from werkzeug.wrappers import Response
 
 from idp.saml import Binding, Done, NeedLogin, Outcome, PostForm, SamlDeps, SamlError, SamlIdp
@@ -59,7 +60,7 @@ def _render(outcome: Outcome) -> Response:
             # our own consumer: this browser's CSRF token lets it skip its role picker
             # when there is a single role (idp.web.sts); never sent to another origin
             fields["csrf_token"] = form_csrf_token()
-        html = render_template("saml_post.html", action=outcome.action, fields=fields)
+        html = post_page(outcome.action, fields)
         resp = Response(html, mimetype="text/html")
         target = urlsplit(outcome.action)
         resp.headers["Content-Security-Policy"] = (
@@ -75,6 +76,42 @@ def _render(outcome: Outcome) -> Response:
         html = render_template("saml_done.html", title=outcome.title, message=outcome.message)
         return Response(html, mimetype="text/html")
     return redirect(outcome.location)  # type: ignore[return-value]
+
+
+_MARKS = ("\x00action\x00", "\x00n1\x00", "\x00v1\x00", "\x00n2\x00", "\x00v2\x00")
+
+
+def _post_parts() -> tuple[str, str, str, str, str]:
+    """``saml_post.html`` rendered once (per app and script root) with markers for the
+    action and two fields, cut into what comes before the action, between it and the first
+    field's name, between a name and its value, between two fields, and after the last."""
+    cache: dict[str, tuple[str, str, str, str, str]] = current_app.extensions.setdefault(
+        "idp_saml_post_parts", {})
+    parts = cache.get(request.script_root)
+    if parts is None:
+        page = render_template("saml_post.html", action=_MARKS[0],
+                               fields={_MARKS[1]: _MARKS[2], _MARKS[3]: _MARKS[4]})
+        at = [page.index(m) for m in _MARKS]
+        if at != sorted(at):
+            raise RuntimeError("saml_post.html: the action, then the fields, in order")
+        cut = [page[at[i] + len(_MARKS[i]):at[i + 1]] for i in range(3)]
+        parts = (page[:at[0]], cut[0], cut[1], cut[2], page[at[4] + len(_MARKS[4]):])
+        cache[request.script_root] = parts
+    return parts
+
+
+def post_page(action: str, fields: dict[str, str]) -> str:
+    """The auto-submitting form of the HTTP-POST binding (SAML Bindings §3.5.4): what
+    ``render_template("saml_post.html", action=…, fields=…)`` renders, escaped the same way,
+    from the parts of :func:`_post_parts` (the page is static but for these)."""
+    if not fields:
+        raise ValueError("an HTTP-POST form carries at least one field")
+    head, to_name, to_value, between, tail = _post_parts()
+    out = [head, escape(action), to_name]
+    last = len(fields) - 1
+    for i, (name, value) in enumerate(fields.items()):
+        out += [escape(name), to_value, escape(value), between if i < last else tail]
+    return "".join(out)
 
 
 def waiting_sp_name(pending_id: str) -> str | None:
