@@ -84,6 +84,13 @@ class FaultAfterRead:
                      read: str) -> tuple[bool, bytes | None]:
         return self.inner.add_then_get(key, value, ttl, read)
 
+    def add_then_get_many(self, key: str, value: bytes, ttl: int,
+                          reads: Sequence[str]) -> tuple[bool, list[bytes | None]]:
+        added, values = self.inner.add_then_get_many(key, value, ttl, reads)
+        for k in reads:
+            self._after(k)
+        return added, values
+
     def set(self, key: str, value: bytes, ttl: int) -> None:
         self.inner.set(key, value, ttl)
 

@@ -49,8 +49,8 @@ PRIOR_SESSIONS = 3
 # and each command its script runs.
 BOUNDS: dict[str, tuple[int, int]] = {
     "login": (4, 5),
-    "SAML SSO with session, first to this SP": (3, 3),
-    "SAML SSO with session": (2, 2),
+    "SAML SSO with session, first to this SP": (2, 4),
+    "SAML SSO with session": (1, 3),
     "AssumeRoleWithSAML": (2, 4),
     "GetCallerIdentity": (2, 2),
     "client_credentials": (0, 0),

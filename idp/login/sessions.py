@@ -20,7 +20,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -144,23 +144,40 @@ class SessionManager:
         created the session or read it before: they follow from its subject and username,
         which never change), else in two.  The keys read are checked against the session
         found; the values are never older than this call."""
-        if not session_id or len(session_id) > 128:
+        keys = self.read_keys(session_id)
+        if not keys:
             return None, []
+        values = self.store.get_many(keys) if len(keys) > 1 else [self.store.get(keys[0])]
+        return self.from_values(session_id or "", keys, values)
+
+    def read_keys(self, session_id: str | None) -> list[str]:
+        """The store keys :meth:`from_values` wants read for ``session_id``: the session's,
+        then its person's marker keys if this process knows them; none for no valid ID.
+        For a caller that reads them in a round trip it makes anyway (``get_many``,
+        ``add_then_get_many``)."""
+        if not session_id or len(session_id) > 128:
+            return []
         skey = _store_key(session_id)
-        known = self._markers.get(skey)
-        if known is not None:
-            raw, *values = self.store.get_many([skey, *known])
-        else:
-            raw, values = self.store.get(skey), []
+        return [skey, *self._markers.get(skey, ())]
+
+    def from_values(self, session_id: str, keys: Sequence[str],
+                    values: Sequence[bytes | None]) -> tuple[IdpSession | None,
+                                                             list[bytes | None]]:
+        """:meth:`get_with_markers` from the ``values`` of ``keys`` (:meth:`read_keys`) read
+        now; the markers are read here when ``keys`` lacked them or named others."""
+        if not keys:
+            return None, []
+        skey, known = keys[0], list(keys[1:])
+        raw, *found = values
         sess = self._live(session_id, None if raw is None else json.loads(raw))
         if sess is None:
             self._markers.pop(skey, None)
             return None, []
         wanted = marker_keys((sess.subject, sess.username))
         if wanted != known:
-            values = self.store.get_many(wanted)
+            found = self.store.get_many(wanted)
             self._remember(skey, wanted)
-        return sess, values
+        return sess, found
 
     def _remember(self, skey: str, markers: list[str]) -> None:
         """Keep a session's marker keys (bounded: the oldest go first)."""

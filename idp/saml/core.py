@@ -7,10 +7,11 @@ are kept in the store under ``idp:saml_req:<id>``.  Clock and ID generator are i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +54,26 @@ if TYPE_CHECKING:
     from idp.login.sessions import IdpSession, SessionManager
 
 RolesFor = Callable[[list[str], dict[str, str], str], list[Any]]
+
+
+class SessionSource:
+    """The signed-in session of an AuthnRequest, read by :meth:`SamlIdp.sso` in the round
+    trip that claims the request's ID (``SET NX`` then the reads, one Lua script on Redis):
+    :meth:`keys` are read after the claim and their values given to :meth:`resolve`.  This
+    base knows its session already and reads nothing."""
+
+    def __init__(self, session: IdpSession | None = None) -> None:
+        self.session = session
+
+    def keys(self) -> Sequence[str]:
+        return ()
+
+    def resolve(self, values: Sequence[bytes | None]) -> IdpSession | None:
+        """The session from the values of :meth:`keys` (read after the claim).  What it
+        raises ends the request unanswered: the claim is taken back first."""
+        return self.session
+
+
 # the options of an SP the config does not name (made once: they are frozen)
 _DEFAULT_OPTIONS = SamlSpOptions()
 _AWS_OPTIONS = SamlSpOptions(idp_initiated=True, aws_attributes=True)
@@ -150,8 +171,13 @@ class SamlIdp:
                             additional={"serviceProvider": sp} if sp else None)
 
     # -- SSO --------------------------------------------------------------------------------
-    def sso(self, msg: Binding, sess: IdpSession | None, info: RequestInfo) -> Outcome:
-        """An AuthnRequest over HTTP-Redirect or HTTP-POST (SAML Bindings §3.4, §3.5)."""
+    def sso(self, msg: Binding, session: IdpSession | SessionSource | None,
+            info: RequestInfo) -> Outcome:
+        """An AuthnRequest over HTTP-Redirect or HTTP-POST (SAML Bindings §3.4, §3.5).
+
+        ``session`` is the signed-in session, or a :class:`SessionSource` that reads it in
+        the round trip that claims the request's ID."""
+        source = session if isinstance(session, SessionSource) else SessionSource(session)
         issuer: str | None = None
         try:
             relay = self.relay_state(msg.params)
@@ -165,7 +191,7 @@ class SamlIdp:
             sp = self.sp(req.issuer)
             self.check_signature(sp, root, msg, "SAMLRequest", sp.authn_requests_signed
                                  or self.config.want_authn_requests_signed)
-            self._check_request(sp, req)
+            sess = self._check_request(sp, req, source)
         except SamlError as exc:
             self.refuse(info, exc, issuer)
             raise
@@ -177,8 +203,19 @@ class SamlIdp:
             "received": int(self.d.clock())}
         return self.proceed(pending, sess, info, None)
 
-    def _check_request(self, sp: ServiceProvider, req: AuthnRequest) -> None:
-        self.check_message(sp, req, self.sso_url, destination_required=False)
+    def _check_request(self, sp: ServiceProvider, req: AuthnRequest,
+                       source: SessionSource) -> IdpSession | None:
+        """:meth:`check_message`, reading the session in the claim's round trip."""
+        claim, ttl = self._claim_of(sp, req, self.sso_url, destination_required=False)
+        added, values = self.d.store.add_then_get_many(claim, b"1", ttl, source.keys())
+        if not added:
+            raise _replayed(req)
+        try:
+            return source.resolve(values)
+        except BaseException:
+            with contextlib.suppress(Exception):  # not answered: it may come again
+                self.d.store.delete(claim)
+            raise
 
     def check_message(self, sp: ServiceProvider, msg: Message, endpoint: str, *,
                       destination_required: bool) -> None:
@@ -187,6 +224,13 @@ class SamlIdp:
         endpoint it came to, required when the message is signed (SAML Bindings §3.4.5.2,
         §3.5.5.2); its ID accepted once per SP (SAML Core §1.3.4), remembered for as long as
         the message could still pass the time check (SET NX in the store)."""
+        claim, ttl = self._claim_of(sp, msg, endpoint, destination_required=destination_required)
+        if not self.d.store.add(claim, b"1", ttl):
+            raise _replayed(msg)
+
+    def _claim_of(self, sp: ServiceProvider, msg: Message, endpoint: str, *,
+                  destination_required: bool) -> tuple[str, int]:
+        """:meth:`check_message`'s checks; the key and TTL of the message's ID claim."""
         kind, destination = type(msg).__name__, msg.destination
         now = self.d.clock()
         skew = self.config.clock_skew
@@ -200,9 +244,7 @@ class SamlIdp:
             raise SamlError(f"the {kind} Destination is not this IdP",
                             code="destination_mismatch", debug=destination[:300])
         digest = hashlib.sha256(f"{sp.entity_id}\x00{msg.id}".encode()).hexdigest()
-        ttl = self.config.request_max_age + 2 * skew
-        if not self.d.store.add(key("saml_rid", digest), b"1", ttl):
-            raise SamlError(f"the {kind} was already used", code="request_replayed")
+        return key("saml_rid", digest), self.config.request_max_age + 2 * skew
 
     def _acs(self, sp: ServiceProvider, req: AuthnRequest, info: RequestInfo) -> str:
         """The ACS comes from the metadata only (SAML Profiles §4.1.4.1)."""
@@ -331,3 +373,7 @@ class SamlIdp:
         """A signed Response with a signed (and maybe encrypted) assertion (SAML Profiles
         §4.1.4.2; SAML Core §6 for EncryptedAssertion)."""
         return issue(self, sp, pending, fmt, sess, info)
+
+
+def _replayed(msg: Message) -> SamlError:
+    return SamlError(f"the {type(msg).__name__} was already used", code="request_replayed")

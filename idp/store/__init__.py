@@ -123,6 +123,13 @@ class Store(Protocol):
         primaries)."""
         ...
 
+    def add_then_get_many(self, key: str, value: bytes, ttl: int,
+                          reads: Sequence[str]) -> tuple[bool, list[bytes | None]]:
+        """:meth:`add_then_get` with any number of keys read after the claim (as
+        :meth:`get_many` reads them; none: just :meth:`add`), in one round trip on one
+        server."""
+        ...
+
     def swap(self, key: str, expected: bytes, writes: Sequence[Write]) -> bool:
         """Spend a one-time value and write what replaces it, in one atomic step.
 

@@ -124,14 +124,19 @@ class MemoryStore:
     def add_then_get(self, key: str, value: bytes, ttl: int,
                      read: str) -> tuple[bool, bytes | None]:
         """:meth:`add`, then :meth:`get` of ``read``, under one lock."""
+        added, (raw,) = self.add_then_get_many(key, value, ttl, [read])
+        return added, raw
+
+    def add_then_get_many(self, key: str, value: bytes, ttl: int,
+                          reads: Sequence[str]) -> tuple[bool, list[bytes | None]]:
+        """:meth:`add`, then the values of ``reads``, under one lock."""
         check_ttl(ttl)
         with self._lock:
             now = self._now()
             added = self._live(key, now) is None
             if added:
                 self._put(key, bytes(value), now + ttl)
-            entry = self._live(read, now)
-            return added, None if entry is None else entry[0]
+            return added, [None if (e := self._live(k, now)) is None else e[0] for k in reads]
 
     def swap(self, key: str, expected: bytes, writes: Sequence[Write]) -> bool:
         """Spend ``key`` if it holds ``expected`` and write ``writes``, under one lock."""

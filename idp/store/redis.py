@@ -17,7 +17,7 @@ server that is down shows up as :class:`~idp.errors.StoreUnavailable` on first u
 values use ``GETDEL`` and ``SET NX EX``; :meth:`RedisStore.incr` is one Lua script (single key,
 so valid on Cluster) that sets the TTL only on a counter without one; :meth:`RedisStore.swap`
 is one Lua script over keys of one hash slot.  :meth:`RedisStore.get_many` is ``MGET``,
-:meth:`RedisStore.add_then_get` a Lua script and :meth:`RedisStore.set_many` a pipeline
+:meth:`RedisStore.add_then_get_many` a Lua script and :meth:`RedisStore.set_many` a pipeline
 without ``MULTI``; on a Cluster, where their keys may lie in different slots, all three are
 pipelines (one round trip per primary concerned).
 
@@ -96,7 +96,7 @@ return 1
 # Lua false in the table, a nil in the reply).  One script: nothing runs between the two.
 ADD_GET_LUA = """
 local added = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) and 1 or 0
-return {added, redis.call('GET', KEYS[2])}
+return {added, redis.call('MGET', unpack(KEYS, 2))}
 """
 
 
@@ -452,25 +452,37 @@ class RedisStore:
 
     def add_then_get(self, key: str, value: bytes, ttl: int,
                      read: str) -> tuple[bool, bytes | None]:
-        """``SET key value NX EX ttl`` then ``GET read``: one Lua script on one server (see
+        """:meth:`add_then_get_many` of one key."""
+        added, (raw,) = self.add_then_get_many(key, value, ttl, [read])
+        return added, raw
+
+    def add_then_get_many(self, key: str, value: bytes, ttl: int,
+                          reads: Sequence[str]) -> tuple[bool, list[bytes | None]]:
+        """``SET key value NX EX ttl`` then ``MGET reads``: one Lua script on one server (see
         ``ADD_GET_LUA``), a pipeline on a Cluster (the keys may lie in different slots)."""
         check_ttl(ttl)
+        if not reads:
+            return self.add(key, value, ttl), []
 
-        def run(c: Client) -> tuple[bool, bytes | None]:
+        def run(c: Client) -> tuple[bool, list[bytes | None]]:
             if not isinstance(c, RedisCluster):
                 def script(p: Any) -> Any:
-                    return p.eval(ADD_GET_LUA, 2, key, read, value, ttl)
+                    return p.eval(ADD_GET_LUA, 1 + len(reads), key, *reads, value, ttl)
                 added, raw = (self._replicated(c, key, script) if self.wait_replicas
                               else script(c))
-                return added == 1, _opt_bytes(raw)
-            if self.wait_replicas:  # the claim acknowledged by replicas first, then the read
+                return added == 1, [_opt_bytes(v) for v in raw]
+            if self.wait_replicas:  # the claim acknowledged by replicas first, then the reads
                 ok = self._replicated(c, key, lambda p: p.set(key, value, ex=ttl, nx=True))
-                return bool(ok), _opt_bytes(c.get(read))
+                pipe = c.pipeline(transaction=False)  # type: ignore[no-untyped-call]
+                for k in reads:
+                    pipe.get(k)
+                return bool(ok), [_opt_bytes(v) for v in pipe.execute()]
             pipe = c.pipeline(transaction=False)  # type: ignore[no-untyped-call]
             pipe.set(key, value, ex=ttl, nx=True)
-            pipe.get(read)
-            ok, raw = pipe.execute()
-            return bool(ok), _opt_bytes(raw)
+            for k in reads:
+                pipe.get(k)
+            ok, *raw = pipe.execute()
+            return bool(ok), [_opt_bytes(v) for v in raw]
         return self._call("SET NX GET", run)
 
     def swap(self, key: str, expected: bytes, writes: Sequence[Write]) -> bool:

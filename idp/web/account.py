@@ -3,27 +3,28 @@ rule at once), and the must-change gate that sends a person there before anythin
 
 from __future__ import annotations
 
-import time
-
-from flask import Blueprint, Response, abort, g, jsonify, redirect, render_template, request
+from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request
+from werkzeug.wrappers import Response as WsgiResponse
 
 from idp.directory.policy import PasswordPolicy
 from idp.errors import AuthenticationFailed, PasswordRejected, UnavailableError
 from idp.login.password_change import PasswordChangeService
-from idp.login.session_check import check_session
 from idp.web import security
 from idp.web.context import (
+    PASSWORD_PATH,
+    any_session,
     components,
     current_session,
     form_csrf_token,
     login_redirect,
+    must_change_redirect,
     request_info,
     safe_next,
+    session_read_by_view,
 )
 
 bp = Blueprint("account", __name__)
 
-PASSWORD_PATH = "/account/password"
 _OPEN_DURING_MUST_CHANGE = (PASSWORD_PATH, "/logout", "/static/", "/healthz", "/readyz",
                             "/account/reset", "/account/forgot")
 _METER_CSP = (security.CSP + "; connect-src 'self'")
@@ -31,42 +32,25 @@ _METER_CSP = (security.CSP + "; connect-src 'self'")
 
 @bp.before_app_request
 def recheck_session() -> None:
-    """End the IdP session of a person revoked (``idp users revoke``) since signing in, at
-    once, and of a person gone from the directory or disabled there, at the next check
-    (``session.directory_recheck`` seconds apart, 5 minutes by default)."""
+    """Read the browser's session with its person's revocation markers on every request that
+    brings the cookie, so a revoked person's session ends at once (see
+    :func:`~idp.web.context.use_session_values`)."""
     comps = components()
     if comps.config.session.cookie_name not in request.cookies or \
-            request.path.startswith("/static/"):
+            request.path.startswith("/static/") or session_read_by_view():
         return
-    markers = None
-    if "idp_session" not in g:  # the session and its markers, in one round trip if it can
-        g.idp_session, markers = comps.sessions.get_with_markers(
-            request.cookies.get(comps.config.session.cookie_name))
-    sess = current_session()
-    if sess is None:
-        return
-    ended = check_session(comps, sess, int(time.time()), markers)
-    if ended is not None:
-        comps.sessions.destroy(sess.id)
-        comps.auditor.emit("Logout", request_info(), user=sess.username,
-                           event_type="AwsConsoleSignIn", additional={"reason": ended})
-        g.idp_session = None
+    any_session()
 
 
 @bp.before_app_request
-def must_change_gate() -> Response | None:
+def must_change_gate() -> WsgiResponse | None:
     """A person whose password must be changed (reset by an administrator, or expired) gets
     only the change form and sign-out until it is changed."""
     if components().config.session.cookie_name not in request.cookies:
         return None
-    if request.path.startswith(_OPEN_DURING_MUST_CHANGE):
+    if request.path.startswith(_OPEN_DURING_MUST_CHANGE) or session_read_by_view():
         return None
-    sess = current_session()
-    if sess is None or not sess.extra.get("must_change"):
-        return None
-    target = request.full_path.rstrip("?") if request.method == "GET" else "/account"
-    return redirect(f"{PASSWORD_PATH}?next={target}"  # type: ignore[return-value]
-                    if target != "/account" else PASSWORD_PATH)
+    return must_change_redirect(current_session())
 
 
 def _service() -> PasswordChangeService:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
@@ -11,10 +13,14 @@ from werkzeug.wrappers import Response
 from idp import logs
 from idp.audit import RequestInfo
 from idp.login.csrf import CSRF_COOKIE, csrf_token
+from idp.login.session_check import check_session
 
 if TYPE_CHECKING:
     from idp.app import Components
     from idp.login.sessions import IdpSession
+
+
+PASSWORD_PATH = "/account/password"
 
 
 def components() -> Components:
@@ -37,13 +43,53 @@ def request_info() -> RequestInfo:
 
 def any_session() -> IdpSession | None:
     """The browser's IdP session, also one whose second step is still due (looked up once
-    per request)."""
+    per request, with the person's revocation markers: see :func:`use_session_values`)."""
     if "idp_session" not in g:
         comps = components()
         sid = request.cookies.get(comps.config.session.cookie_name)
-        g.idp_session = comps.sessions.get(sid) if sid else None
+        keys = comps.sessions.read_keys(sid)
+        values = (comps.store.get_many(keys) if len(keys) > 1
+                  else [comps.store.get(keys[0])] if keys else [])
+        use_session_values(sid, keys, values)
     sess: IdpSession | None = g.idp_session
     return sess
+
+
+def use_session_values(sid: str | None, keys: Sequence[str],
+                       values: Sequence[bytes | None]) -> None:
+    """This request's IdP session from the values of ``keys``
+    (:meth:`~idp.login.sessions.SessionManager.read_keys` of the cookie's ``sid``), read
+    now; a signed-in session whose person was revoked (``idp users revoke``) since signing in
+    is ended at once, one whose person is gone from the directory or disabled there at the
+    next check (``session.directory_recheck`` seconds apart, 5 minutes by default)."""
+    comps = components()
+    sess, markers = comps.sessions.from_values(sid or "", keys, values)
+    g.idp_session = sess
+    if sess is None or sess.pending is not None:
+        return
+    ended = check_session(comps, sess, int(time.time()), markers)
+    if ended is not None:
+        comps.sessions.destroy(sess.id)
+        comps.auditor.emit("Logout", request_info(), user=sess.username,
+                           event_type="AwsConsoleSignIn", additional={"reason": ended})
+        g.idp_session = None
+
+
+def session_read_by_view() -> bool:
+    """Whether this request's view reads the session itself, in a round trip it makes anyway
+    (``/saml/sso`` with an AuthnRequest: :class:`idp.web.saml.RequestSession`), so the
+    ``before_request`` hooks leave it alone."""
+    return request.endpoint == "saml.sso" and "resume" not in request.args
+
+
+def must_change_redirect(sess: IdpSession | None) -> Response | None:
+    """A person whose password must be changed (reset by an administrator, or expired) gets
+    only the change form and sign-out until it is changed: where to send them instead."""
+    if sess is None or not sess.extra.get("must_change"):
+        return None
+    target = request.full_path.rstrip("?") if request.method == "GET" else "/account"
+    return redirect(f"{PASSWORD_PATH}?next={target}"  # type: ignore[return-value]
+                    if target != "/account" else PASSWORD_PATH)
 
 
 def current_session() -> IdpSession | None:

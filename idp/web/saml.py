@@ -5,14 +5,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, current_app, redirect, render_template, request
+from flask import Blueprint, Flask, abort, current_app, g, redirect, render_template, request
 from markupsafe import escape
 from werkzeug.wrappers import Response
 
 from idp.saml import Binding, Done, NeedLogin, Outcome, PostForm, SamlDeps, SamlError, SamlIdp
+from idp.saml.core import SessionSource
 from idp.saml.crypto import XmlCrypto
 from idp.saml.idp_metadata import idp_metadata
 from idp.saml.metadata import aws_sp, load_metadata
@@ -26,11 +28,14 @@ from idp.web.context import (
     form_csrf_token,
     login_redirect,
     mfa_redirect,
+    must_change_redirect,
     request_info,
+    use_session_values,
 )
 
 if TYPE_CHECKING:
     from idp.app import Components
+    from idp.login.sessions import IdpSession
 
 log = logging.getLogger("idp.saml")
 bp = Blueprint("saml", __name__)
@@ -136,7 +141,32 @@ def sso() -> Response:
     resume = request.args.get("resume")
     if request.method == "GET" and resume is not None:
         return _render(_idp().resume(resume, current_session(), request_info()))
-    return _render(_idp().sso(_binding(), current_session(), request_info()))
+    return _render(_idp().sso(_binding(), RequestSession(), request_info()))
+
+
+class RequestSession(SessionSource):
+    """This request's session, read in the round trip that claims the AuthnRequest's ID
+    (the ``before_request`` hooks leave it to the view: :func:`session_read_by_view`), with
+    the same checks: revocation, the directory recheck, the must-change gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sid = request.cookies.get(components().config.session.cookie_name)
+        self.read: list[str] = []
+
+    def keys(self) -> list[str]:
+        if "idp_session" not in g:
+            self.read = components().sessions.read_keys(self.sid)
+        return self.read
+
+    def resolve(self, values: Sequence[bytes | None]) -> IdpSession | None:
+        if "idp_session" not in g:
+            use_session_values(self.sid, self.read, values)
+        sess = current_session()
+        gate = must_change_redirect(sess)
+        if gate is not None:
+            abort(gate)
+        return sess
 
 
 @bp.get("/saml/idp-initiated")
