@@ -74,6 +74,8 @@ WRITES: list[tuple[str, Callable[[RedisStore], object]]] = [
     ("expire", lambda s: s.expire("idp:sess:a", 60)),
     ("set_many", lambda s: s.set_many([("idp:sess:a", b"v", 60), ("idp:sess:b", b"w", 60)])),
     ("add_then_get", lambda s: s.add_then_get("idp:replay:b", b"1", 60, "idp:epoch")),
+    ("add_then_get_many", lambda s: s.add_then_get_many("idp:replay:c", b"1", 60,
+                                                        ["idp:epoch", "idp:sess:x"])),
 ]
 
 

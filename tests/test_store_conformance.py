@@ -114,6 +114,9 @@ def test_set_replaces_previous_value(store: Store) -> None:
                      id="set_many with one bad ttl writes none"),
         pytest.param(lambda s, k, t: s.add_then_get(key("replay", new_id()), b"v", t, k),
                      id="add_then_get"),
+        pytest.param(lambda s, k, t: s.add_then_get_many(key("replay", new_id()), b"v", t,
+                                                         [k]),
+                     id="add_then_get_many"),
     ],
 )
 def test_every_write_requires_a_positive_ttl(
@@ -216,6 +219,30 @@ def test_add_then_get_under_concurrency_exactly_one_claims(store: Store) -> None
     results = _race(THREADS, lambda: store.add_then_get(marker, b"mine", 60, other))
     assert [claimed for claimed, _ in results].count(True) == 1
     assert all(read == b"epoch" for _, read in results)
+
+
+def test_add_then_get_many_claims_once_and_reads_every_key_after(store: Store) -> None:
+    marker, *others = _spread_keys(4)
+    assert store.add_then_get_many(marker, b"1", 60, others) == (True, [None, None, None])
+    store.set(others[0], b"session", 60)
+    store.set(others[2], b"revoked", 60)
+    assert store.add_then_get_many(marker, b"2", 60, others) == (
+        False, [b"session", None, b"revoked"])
+    assert store.get(marker) == b"1"
+    fresh = key("replay", new_id())
+    assert store.add_then_get_many(fresh, b"self", 60, [others[0], fresh]) == (
+        True, [b"session", b"self"]), "the reads come after the claim"
+    lone = key("replay", new_id())
+    assert store.add_then_get_many(lone, b"1", 60, []) == (True, [])
+    assert store.add_then_get_many(lone, b"1", 60, []) == (False, [])
+
+
+def test_add_then_get_many_under_concurrency_exactly_one_claims(store: Store) -> None:
+    marker, *others = _spread_keys(3)
+    store.set(others[1], b"session", 60)
+    results = _race(THREADS, lambda: store.add_then_get_many(marker, b"mine", 60, others))
+    assert [claimed for claimed, _ in results].count(True) == 1
+    assert all(read == [None, b"session"] for _, read in results)
 
 
 def test_take_returns_a_one_time_value_once(store: Store) -> None:
