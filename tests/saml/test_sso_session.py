@@ -1,8 +1,10 @@
-"""The session an AuthnRequest at ``/saml/sso`` is answered with gets the checks every request
-gets: a revoked person's session signs no one in, in a process that has read the session
-before (its revocation markers are read with it) and in one that has not; a person who must
-change their password goes to the change form first, and the same request is answered after
-it (the gate comes before the request's ID is claimed); a request answered once is refused."""
+"""The session of an AuthnRequest at ``/saml/sso`` is read in the round trip that claims the
+request's ID (``SET NX`` then the reads, one Lua script on Redis), not in a ``before_request``
+hook: the checks that hook made still hold on that path -- a revoked person's session signs
+no one in, in a process that has read the session before (its revocation markers are read in
+the claim's round trip) and in one that has not; a person who must change their password
+goes to the change form first, and the same request is answered after it (its ID was taken
+back, since it was not answered); a request answered once is refused."""
 
 from __future__ import annotations
 
