@@ -2,8 +2,10 @@
 session (a signed HTTP-Redirect AuthnRequest in, a signed Response out), client_credentials and
 introspection of a JWT access token.
 
-``idp serve``'s default server (gunicorn, one gthread worker, 4 threads, audit records to a
-file) and the redis-server share core 0; wrk (``-t1 -c8``) runs on core 1.  Redis runs as
+gunicorn (one gthread worker, 4 threads, audit records to a file: ``idp serve``'s default
+server when this bench was written; granian is the default now, and ``serve_profile.py
+--store redis`` and the side-by-side kit measure it) and the redis-server share core 0; wrk
+(``-t1 -c8``) runs on core 1.  Redis runs as
 docker-compose runs it (``--appendonly yes --appendfsync always --maxmemory-policy
 noeviction``).  Every AuthnRequest is signed before the clock starts and used once (the IdP
 refuses a replayed ID); every response is checked by the wrk script (status 200 and the
@@ -179,7 +181,7 @@ def wrk(port: int, seconds: int, lines: Path, script: Path, env: dict[str, str]
 
 
 class Server:
-    """``idp serve``'s default server for one store, on core 0, with what the runs need."""
+    """gunicorn for one store, on core 0, with what the runs need."""
 
     def __init__(self, root: Path, store: str, work: Path) -> None:
         self.port = free_port()
