@@ -79,7 +79,13 @@ def session_read_by_view() -> bool:
     """Whether this request's view reads the session itself, in a round trip it makes anyway
     (``/saml/sso`` with an AuthnRequest: :class:`idp.web.saml.RequestSession`), so the
     ``before_request`` hooks leave it alone."""
-    return request.endpoint == "saml.sso" and "resume" not in request.args
+    return request.endpoint == "saml.sso" and resume_param() is None
+
+
+def resume_param() -> str | None:
+    """``?resume=`` of this request; the query string (which carries a whole AuthnRequest
+    on ``/saml/sso``) is parsed only if the name appears in it."""
+    return request.args.get("resume") if b"resume" in request.query_string else None
 
 
 def must_change_redirect(sess: IdpSession | None) -> Response | None:

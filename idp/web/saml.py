@@ -30,6 +30,7 @@ from idp.web.context import (
     mfa_redirect,
     must_change_redirect,
     request_info,
+    resume_param,
     use_session_values,
 )
 
@@ -138,7 +139,7 @@ def metadata() -> Response:
 @bp.route("/saml/sso", methods=["GET", "POST"])
 def sso() -> Response:
     """AuthnRequest over HTTP-Redirect (GET) or HTTP-POST; ``?resume=`` after login."""
-    resume = request.args.get("resume")
+    resume = resume_param()
     if request.method == "GET" and resume is not None:
         return _render(_idp().resume(resume, current_session(), request_info()))
     return _render(_idp().sso(_binding(), RequestSession(), request_info()))
