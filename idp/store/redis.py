@@ -100,33 +100,6 @@ return {added, redis.call('MGET', unpack(KEYS, 2))}
 """
 
 
-def _direct(client: redis.Redis, *command: Any) -> Any:
-    """One command on a connection of ``client``'s pool, without redis-py's per-command layers
-    (the retry wrapper, argument decorators, response callbacks): for a command whose raw
-    reply is its result, on the SAML SSO path (~30 µs less a call).  The same pool checks,
-    and the same retry as :func:`_no_retry_on_timeout`: once, at once, on a dropped
-    connection; any other failure but a command error closes the connection, so no reply is
-    left on it for the next command."""
-    pool = client.connection_pool
-    for attempt in (1, 2):
-        conn: Any = pool.get_connection()  # redis-py's Connection methods are untyped
-        try:
-            conn.send_command(*command)
-            return conn.read_response()
-        except ResponseError:
-            raise  # the whole reply was read: the connection is sound
-        except redis.ConnectionError:
-            conn.disconnect()
-            if attempt == 2:
-                raise
-        except BaseException:
-            conn.disconnect()
-            raise
-        finally:
-            pool.release(conn)
-    raise AssertionError("unreachable")
-
-
 def _problem(message: str) -> ConfigError:
     return ConfigError([f"store.url: {message}"])
 
@@ -493,9 +466,10 @@ class RedisStore:
 
         def run(c: Client) -> tuple[bool, list[bytes | None]]:
             if not isinstance(c, RedisCluster):
-                args = (ADD_GET_LUA, 1 + len(reads), key, *reads, value, ttl)
-                added, raw = (self._replicated(c, key, lambda p: p.eval(*args))
-                              if self.wait_replicas else _direct(c, "EVAL", *args))
+                def script(p: Any) -> Any:
+                    return p.eval(ADD_GET_LUA, 1 + len(reads), key, *reads, value, ttl)
+                added, raw = (self._replicated(c, key, script) if self.wait_replicas
+                              else script(c))
                 return added == 1, [_opt_bytes(v) for v in raw]
             if self.wait_replicas:  # the claim acknowledged by replicas first, then the reads
                 ok = self._replicated(c, key, lambda p: p.set(key, value, ex=ttl, nx=True))

@@ -1,8 +1,8 @@
-"""The SAML SSO path's Redis call skips redis-py's per-command layers (``_direct`` in
-``idp.store.redis``): it must keep what those layers gave, on a real ``redis-server`` -- a
-pooled connection the server dropped is retried once, at once; a call that timed out leaves
-no reply behind on its connection for the next call to read as its own; a server that is
-down is :class:`StoreUnavailable`, and the store answers again once it is back."""
+"""The call SAML SSO makes (``add_then_get_many``: the AuthnRequest ID's claim and the session
+read in one Lua script) on a real ``redis-server`` that misbehaves: a pooled connection the
+server dropped is retried once, at once; a call that timed out leaves no reply behind for the
+next call to read as its own; a server that is down is :class:`StoreUnavailable`, and the
+store answers again once it is back on the same port."""
 
 from __future__ import annotations
 
