@@ -6,9 +6,6 @@ store answers again once it is back on the same port."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from idp.errors import StoreUnavailable
@@ -18,12 +15,8 @@ from tests.fixtures.redis_server import RedisServer
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    s = RedisServer(tmp_path / "redis").start()
-    try:
-        yield s
-    finally:
-        s.stop()
+def server(redis_stoppable: RedisServer) -> RedisServer:
+    return redis_stoppable
 
 
 def _claim(store: RedisStore, *reads: str) -> tuple[bool, list[bytes | None]]:
