@@ -43,30 +43,33 @@ def request_info() -> RequestInfo:
 
 def any_session() -> IdpSession | None:
     """The browser's IdP session, also one whose second step is still due (looked up once
-    per request, with the person's revocation markers: see :func:`use_session_values`)."""
+    per request, with the person's revocation markers: see :func:`keep_session`)."""
     if "idp_session" not in g:
         comps = components()
-        sid = request.cookies.get(comps.config.session.cookie_name)
-        keys = comps.sessions.read_keys(sid)
-        values = (comps.store.get_many(keys) if len(keys) > 1
-                  else [comps.store.get(keys[0])] if keys else [])
-        use_session_values(sid, keys, values)
+        keep_session(*comps.sessions.get_with_markers(
+            request.cookies.get(comps.config.session.cookie_name)))
     sess: IdpSession | None = g.idp_session
     return sess
 
 
 def use_session_values(sid: str | None, keys: Sequence[str],
                        values: Sequence[bytes | None]) -> None:
-    """This request's IdP session from the values of ``keys``
+    """:func:`keep_session` of the session read as the values of ``keys``
     (:meth:`~idp.login.sessions.SessionManager.read_keys` of the cookie's ``sid``), read
-    now; a signed-in session whose person was revoked (``idp users revoke``) since signing in
-    is ended at once, one whose person is gone from the directory or disabled there at the
-    next check (``session.directory_recheck`` seconds apart, 5 minutes by default)."""
-    comps = components()
-    sess, markers = comps.sessions.from_values(sid or "", keys, values)
+    now in a round trip the caller made anyway."""
+    keep_session(*components().sessions.from_values(sid or "", keys, values))
+
+
+def keep_session(sess: IdpSession | None, markers: list[bytes | None]) -> None:
+    """Make ``sess`` (read now, with its person's revocation ``markers``) this request's IdP
+    session; a signed-in session whose person was revoked (``idp users revoke``) since
+    signing in is ended at once, one whose person is gone from the directory or disabled
+    there at the next check (``session.directory_recheck`` seconds apart, 5 minutes by
+    default)."""
     g.idp_session = sess
     if sess is None or sess.pending is not None:
         return
+    comps = components()
     ended = check_session(comps, sess, int(time.time()), markers)
     if ended is not None:
         comps.sessions.destroy(sess.id)
