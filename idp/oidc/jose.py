@@ -1,7 +1,8 @@
 """Signing and verifying our own JWTs (RFC 7515, RFC 7519, RFC 9068 §2, OIDC Core §2).
 
-The keys of the :class:`~idp.keys.KeyRing` are imported into joserfc once, when the provider
-is built; nothing is parsed per request.  Verification trusts only what the header cannot
+The keys of the :class:`~idp.keys.KeyRing` are imported once, when the provider is built
+(into joserfc, which signs; :mod:`idp.oidc.jws` verifies with the `cryptography` public
+keys); nothing is parsed per request.  Verification trusts only what the header cannot
 choose: the algorithm must be one we sign with (``none`` and HMAC are refused, RFC 8725
 §3.1-3.2), the ``kid`` must name a published key of that algorithm, and ``typ`` must match
 the kind of token expected (RFC 9068 §4, RFC 8725 §3.11).
@@ -17,11 +18,11 @@ from collections.abc import Callable
 from typing import Any
 
 from joserfc import jwt
-from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
 from idp.keys import Alg, KeyRing
 from idp.oidc.errors import OAuthError
+from idp.oidc.jws import BadSignature, JwsInvalid, PublicKey, verify_compact
 
 ALGS: tuple[Alg, ...] = ("RS256", "ES256")
 AT_TYP = "at+jwt"
@@ -79,8 +80,8 @@ class TokenSigner:
         self.clock = clock
         self._signing = {alg: (k.kid, _import(k.private_key))
                          for alg in ALGS for k in [keys.active(alg)]}
-        self._verifying = {k.kid: (k.alg, _import(k.private_key.public_key()))
-                           for k in keys.published()}
+        self._verifying: dict[str, tuple[Alg, PublicKey]] = {
+            k.kid: (k.alg, k.private_key.public_key()) for k in keys.published()}
         # token -> (lower-cased typ header, claims) for tokens whose signature and issuer
         # verified with the key set above, which is fixed for this signer's life (keys are
         # loaded once, a rotation restarts the process): a JWS is the same bytes every time,
@@ -104,20 +105,28 @@ class TokenSigner:
             if typ is not None and hit[0] not in (typ, f"application/{typ}"):
                 raise OAuthError("invalid_token", "wrong token type", debug=hit[0])
             return self._check_claims(dict(hit[1]), audience, check_exp)
-        header = unverified_header(token)
-        alg, kid = header.get("alg"), header.get("kid")
-        if alg not in ALGS:
-            raise OAuthError("invalid_token", "unsupported token algorithm", debug=str(alg))
-        known = self._verifying.get(kid) if isinstance(kid, str) else None
-        if known is None or known[0] != alg:
-            raise OAuthError("invalid_token", "unknown signing key", debug=str(kid))
-        htyp = str(header.get("typ", "")).lower()
-        if typ is not None and htyp not in (typ, f"application/{typ}"):
-            raise OAuthError("invalid_token", "wrong token type", debug=str(header.get("typ")))
+        htyp = ""
+
+        def select(header: dict[str, Any]) -> tuple[Alg, PublicKey]:
+            nonlocal htyp
+            alg, kid = header.get("alg"), header.get("kid")
+            if alg not in ALGS:
+                raise OAuthError("invalid_token", "unsupported token algorithm", debug=str(alg))
+            known = self._verifying.get(kid) if isinstance(kid, str) else None
+            if known is None or known[0] != alg:
+                raise OAuthError("invalid_token", "unknown signing key", debug=str(kid))
+            htyp = str(header.get("typ", "")).lower()
+            if typ is not None and htyp not in (typ, f"application/{typ}"):
+                raise OAuthError("invalid_token", "wrong token type",
+                                 debug=str(header.get("typ")))
+            return known
+
         try:
-            claims = dict(jwt.decode(token, known[1], algorithms=[alg]).claims)
-        except (JoseError, ValueError) as exc:
+            claims = verify_compact(token, select)[1]
+        except BadSignature as exc:
             raise OAuthError("invalid_token", "bad token signature", debug=str(exc)) from exc
+        except JwsInvalid as exc:
+            raise OAuthError("invalid_token", "malformed token", debug=str(exc)) from exc
         if claims.get("iss") != self.issuer:
             raise OAuthError("invalid_token", "wrong issuer")
         checked = self._check_claims(claims, audience, check_exp)
