@@ -220,7 +220,7 @@ def create_app(config: Config, components: Components | None = None, *,
     """The Flask application of one IdP process."""
     from idp.web import account as account_web
     from idp.web import audit as audit_web
-    from idp.web import errors, health, login, security
+    from idp.web import errors, health, login, saml_fast, security
     from idp.web import mfa as mfa_web
     from idp.web import oidc as oidc_web
     from idp.web import reset as reset_web
@@ -256,6 +256,7 @@ def create_app(config: Config, components: Components | None = None, *,
     app.register_blueprint(reset_web.bp)
     # protocol blueprints register here, one line each
     saml_web.init_app(app, comps)
+    saml_fast.install(app, comps)
     oidc_web.init_app(app, comps)
     sts_web.init_app(app, comps)
     sso_web.init_app(app, comps)

@@ -62,20 +62,25 @@ def use_session_values(sid: str | None, keys: Sequence[str],
 
 def keep_session(sess: IdpSession | None, markers: list[bytes | None]) -> None:
     """Make ``sess`` (read now, with its person's revocation ``markers``) this request's IdP
-    session; a signed-in session whose person was revoked (``idp users revoke``) since
+    session, as :func:`checked_session` leaves it."""
+    g.idp_session = sess if sess is None or sess.pending is not None else \
+        checked_session(components(), sess, markers, request_info())
+
+
+def checked_session(comps: Components, sess: IdpSession, markers: list[bytes | None],
+                    info: RequestInfo) -> IdpSession | None:
+    """``sess`` (signed in, read now with its person's revocation ``markers``), or ``None``
+    if it ended now: a session whose person was revoked (``idp users revoke``) since
     signing in is ended at once, one whose person is gone from the directory or disabled
     there at the next check (``session.directory_recheck`` seconds apart, 5 minutes by
-    default)."""
-    g.idp_session = sess
-    if sess is None or sess.pending is not None:
-        return
-    comps = components()
+    default).  No Flask: :mod:`idp.web.saml_fast` calls it too."""
     ended = check_session(comps, sess, int(time.time()), markers)
-    if ended is not None:
-        comps.sessions.destroy(sess.id)
-        comps.auditor.emit("Logout", request_info(), user=sess.username,
-                           event_type="AwsConsoleSignIn", additional={"reason": ended})
-        g.idp_session = None
+    if ended is None:
+        return sess
+    comps.sessions.destroy(sess.id)
+    comps.auditor.emit("Logout", info, user=sess.username, event_type="AwsConsoleSignIn",
+                       additional={"reason": ended})
+    return None
 
 
 def session_read_by_view() -> bool:

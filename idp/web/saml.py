@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("idp.saml")
 bp = Blueprint("saml", __name__)
+HANDED_OVER = "idp.saml.handed_over"
+"""WSGI environ key: the :class:`~idp.saml.Outcome` (or the exception) of an AuthnRequest
+that :mod:`idp.web.saml_fast` processed but does not answer itself (only the server puts
+keys with dots in the environ; a client's headers become ``HTTP_*``)."""
 
 
 def _idp() -> SamlIdp:
@@ -59,6 +63,14 @@ def _binding() -> Binding:
         raise
 
 
+def post_form_csp(action: str) -> str:
+    """The page's Content-Security-Policy: the form may post to ``action``'s origin only."""
+    target = urlsplit(action)
+    return ("default-src 'none'; style-src 'self'; script-src 'self'; "
+            f"form-action {target.scheme}://{target.netloc}; frame-ancestors 'none'; "
+            "base-uri 'none'")
+
+
 def _render(outcome: Outcome) -> Response:
     if isinstance(outcome, PostForm):
         fields = dict(outcome.fields)
@@ -68,11 +80,7 @@ def _render(outcome: Outcome) -> Response:
             fields["csrf_token"] = form_csrf_token()
         html = post_page(outcome.action, fields)
         resp = Response(html, mimetype="text/html")
-        target = urlsplit(outcome.action)
-        resp.headers["Content-Security-Policy"] = (
-            "default-src 'none'; style-src 'self'; script-src 'self'; "
-            f"form-action {target.scheme}://{target.netloc}; frame-ancestors 'none'; "
-            "base-uri 'none'")
+        resp.headers["Content-Security-Policy"] = post_form_csp(outcome.action)
         return resp
     if isinstance(outcome, NeedLogin):
         return login_redirect(outcome.next_path, reauth=outcome.reauth)
@@ -84,15 +92,20 @@ def _render(outcome: Outcome) -> Response:
     return redirect(outcome.location)  # type: ignore[return-value]
 
 
+PostParts = tuple[str, str, str, str, str]
+POST_PARTS = "idp_saml_post_parts"
+"""``app.extensions`` key: script root -> :func:`_post_parts` (also read by
+:mod:`idp.web.saml_fast`)."""
+
+
 _MARKS = ("\x00action\x00", "\x00n1\x00", "\x00v1\x00", "\x00n2\x00", "\x00v2\x00")
 
 
-def _post_parts() -> tuple[str, str, str, str, str]:
+def _post_parts() -> PostParts:
     """``saml_post.html`` rendered once (per app and script root) with markers for the
     action and two fields, cut into what comes before the action, between it and the first
     field's name, between a name and its value, between two fields, and after the last."""
-    cache: dict[str, tuple[str, str, str, str, str]] = current_app.extensions.setdefault(
-        "idp_saml_post_parts", {})
+    cache: dict[str, PostParts] = current_app.extensions.setdefault(POST_PARTS, {})
     parts = cache.get(request.script_root)
     if parts is None:
         page = render_template("saml_post.html", action=_MARKS[0],
@@ -110,9 +123,14 @@ def post_page(action: str, fields: dict[str, str]) -> str:
     """The auto-submitting form of the HTTP-POST binding (SAML Bindings §3.5.4): what
     ``render_template("saml_post.html", action=…, fields=…)`` renders, escaped the same way,
     from the parts of :func:`_post_parts` (the page is static but for these)."""
+    return assemble_post_page(_post_parts(), action, fields)
+
+
+def assemble_post_page(parts: PostParts, action: str, fields: dict[str, str]) -> str:
+    """:func:`post_page` from the parts of :func:`_post_parts` (no Flask needed)."""
     if not fields:
         raise ValueError("an HTTP-POST form carries at least one field")
-    head, to_name, to_value, between, tail = _post_parts()
+    head, to_name, to_value, between, tail = parts
     out = [head, escape(action), to_name]
     last = len(fields) - 1
     for i, (name, value) in enumerate(fields.items()):
@@ -139,6 +157,11 @@ def metadata() -> Response:
 @bp.route("/saml/sso", methods=["GET", "POST"])
 def sso() -> Response:
     """AuthnRequest over HTTP-Redirect (GET) or HTTP-POST; ``?resume=`` after login."""
+    handed = request.environ.pop(HANDED_OVER, None)
+    if handed is not None:  # idp.web.saml_fast did the work: render what it found
+        if isinstance(handed, BaseException):
+            raise handed
+        return _render(handed)
     resume = resume_param()
     if request.method == "GET" and resume is not None:
         return _render(_idp().resume(resume, current_session(), request_info()))
