@@ -14,10 +14,10 @@ import logging
 import os
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from idp import ids
 from idp.config import LoggingConfig
 
 REQUEST_ID_ENV = "idp.request_id"
@@ -30,7 +30,7 @@ def request_id(environ: dict[str, Any]) -> str:
     """The ID of this request (a new one outside :class:`RequestIdMiddleware`)."""
     rid = environ.get(REQUEST_ID_ENV)
     if not isinstance(rid, str):
-        rid = environ[REQUEST_ID_ENV] = str(uuid.uuid4())
+        rid = environ[REQUEST_ID_ENV] = ids.uuid4()
     return rid
 
 

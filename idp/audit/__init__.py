@@ -14,12 +14,13 @@ import json
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
+
+from idp import ids
 
 EVENT_VERSION = "1.08"
 EVENT_SOURCE = "idp"
@@ -36,9 +37,12 @@ class AuditSink(Protocol):
     def close(self) -> None: ...
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+
+
 def json_line(record: Mapping[str, Any]) -> str:
     """A record as one line of JSON (sorted keys, no spaces)."""
-    return json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n"
+    return _ENCODER.encode(record) + "\n"
 
 
 class FileSink:
@@ -117,7 +121,7 @@ class RequestInfo:
 
     source_ip: str = ""
     user_agent: str = ""
-    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    request_id: str = field(default_factory=ids.uuid4)
 
 
 @functools.lru_cache(maxsize=2048)
@@ -185,7 +189,7 @@ class Auditor:
             "eventTime": self._event_time(),
             "eventSource": EVENT_SOURCE,
             "eventName": event_name,
-            "eventID": str(uuid.uuid4()),
+            "eventID": ids.uuid4(),
             "eventType": event_type,
             "userIdentity": {"type": identity_type, "userName": user} if user else
             {"type": "Anonymous"},
