@@ -47,7 +47,7 @@ def unverified_header(token: str) -> dict[str, Any]:
     """The JOSE header, parsed but not trusted."""
     try:
         data = _json_part(token, 0)
-    except (ValueError, IndexError) as exc:
+    except (ValueError, IndexError, RecursionError) as exc:
         raise OAuthError("invalid_token", "malformed token", debug=str(exc)) from exc
     if not isinstance(data, dict):
         raise OAuthError("invalid_token", "malformed token")
@@ -65,7 +65,7 @@ def unverified_claims(token: str) -> dict[str, Any]:
         if token.count(".") != 2:
             raise ValueError("not a compact JWS")
         data = _json_part(token, 1)
-    except (ValueError, IndexError) as exc:
+    except (ValueError, IndexError, RecursionError) as exc:
         raise OAuthError("invalid_token", "malformed token", debug=str(exc)) from exc
     if not isinstance(data, dict):
         raise OAuthError("invalid_token", "malformed token", debug="claims are not an object")

@@ -67,7 +67,7 @@ def b64url_decode(part: str) -> bytes:
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     try:
         data = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # deep nesting: refused
         raise JwsInvalid(f"{what} is not JSON") from exc
     if not isinstance(data, dict):
         raise JwsInvalid(f"{what} is not a JSON object")

@@ -34,7 +34,7 @@ _METER_CSP = (security.CSP + "; connect-src 'self'")
 def recheck_session() -> None:
     """Read the browser's session with its person's revocation markers on every request that
     brings the cookie, so a revoked person's session ends at once (see
-    :func:`~idp.web.context.use_session_values`)."""
+    :func:`~idp.web.context.keep_session`)."""
     comps = components()
     if comps.config.session.cookie_name not in request.cookies or \
             request.path.startswith("/static/") or session_read_by_view():

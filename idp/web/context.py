@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
@@ -52,14 +51,6 @@ def any_session() -> IdpSession | None:
     return sess
 
 
-def use_session_values(sid: str | None, keys: Sequence[str],
-                       values: Sequence[bytes | None]) -> None:
-    """:func:`keep_session` of the session read as the values of ``keys``
-    (:meth:`~idp.login.sessions.SessionManager.read_keys` of the cookie's ``sid``), read
-    now in a round trip the caller made anyway."""
-    keep_session(*components().sessions.from_values(sid or "", keys, values))
-
-
 def keep_session(sess: IdpSession | None, markers: list[bytes | None]) -> None:
     """Make ``sess`` (read now, with its person's revocation ``markers``) this request's IdP
     session, as :func:`checked_session` leaves it."""
@@ -102,7 +93,9 @@ def must_change_redirect(sess: IdpSession | None) -> Response | None:
     if sess is None or not sess.extra.get("must_change"):
         return None
     target = request.full_path.rstrip("?") if request.method == "GET" else "/account"
-    return redirect(f"{PASSWORD_PATH}?next={target}"  # type: ignore[return-value]
+    # encoded: the target's own query (a signed AuthnRequest: SAMLRequest, RelayState,
+    # SigAlg, Signature) must come back whole, not as parameters of the change form
+    return redirect(f"{PASSWORD_PATH}?{urlencode({'next': target})}"  # type: ignore[return-value]
                     if target != "/account" else PASSWORD_PATH)
 
 

@@ -13,6 +13,7 @@ from flask import Blueprint, Flask, abort, current_app, g, redirect, render_temp
 from markupsafe import escape
 from werkzeug.wrappers import Response
 
+from idp.audit import RequestInfo
 from idp.saml import Binding, Done, NeedLogin, Outcome, PostForm, SamlDeps, SamlError, SamlIdp
 from idp.saml.core import SessionSource
 from idp.saml.crypto import XmlCrypto
@@ -23,6 +24,7 @@ from idp.saml.slo import Logout
 from idp.store import get_json, key
 from idp.web import security
 from idp.web.context import (
+    checked_session,
     components,
     current_session,
     form_csrf_token,
@@ -31,7 +33,7 @@ from idp.web.context import (
     must_change_redirect,
     request_info,
     resume_param,
-    use_session_values,
+    set_current_session,
 )
 
 if TYPE_CHECKING:
@@ -168,24 +170,44 @@ def sso() -> Response:
     return _render(_idp().sso(_binding(), RequestSession(), request_info()))
 
 
-class RequestSession(SessionSource):
-    """This request's session, read in the round trip that claims the AuthnRequest's ID
-    (the ``before_request`` hooks leave it to the view: :func:`session_read_by_view`), with
-    the same checks: revocation, the directory recheck, the must-change gate."""
+class StoredSession(SessionSource):
+    """The session of a cookie's ID, read in the round trip that claims the AuthnRequest's ID
+    (no Flask here: :mod:`idp.web.saml_fast` uses it as it is)."""
 
-    def __init__(self) -> None:
+    def __init__(self, comps: Components, sid: str | None) -> None:
         super().__init__()
-        self.sid = request.cookies.get(components().config.session.cookie_name)
+        self.comps, self.sid = comps, sid
         self.read: list[str] = []
 
     def keys(self) -> list[str]:
-        if "idp_session" not in g:
-            self.read = components().sessions.read_keys(self.sid)
+        self.read = self.comps.sessions.read_keys(self.sid)
         return self.read
+
+    def checked(self, values: Sequence[bytes | None], info: RequestInfo
+                ) -> IdpSession | None:
+        """The session from the values of :meth:`keys`, with the checks of every session
+        read (:func:`~idp.web.context.checked_session`: revocation, the directory
+        recheck); one waiting for its second step as it is."""
+        sess, markers = self.comps.sessions.from_values(self.sid or "", self.read, values)
+        if sess is None or sess.pending is not None:
+            return sess
+        return checked_session(self.comps, sess, markers, info)
+
+
+class RequestSession(StoredSession):
+    """This request's session (the ``before_request`` hooks leave it to the view:
+    :func:`session_read_by_view`), kept as the request's, then the must-change gate."""
+
+    def __init__(self) -> None:
+        comps = components()
+        super().__init__(comps, request.cookies.get(comps.config.session.cookie_name))
+
+    def keys(self) -> list[str]:
+        return super().keys() if "idp_session" not in g else []
 
     def resolve(self, values: Sequence[bytes | None]) -> IdpSession | None:
         if "idp_session" not in g:
-            use_session_values(self.sid, self.read, values)
+            set_current_session(self.checked(values, request_info()))
         sess = current_session()
         gate = must_change_redirect(sess)
         if gate is not None:

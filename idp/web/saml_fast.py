@@ -4,8 +4,9 @@
 Flask's request context, ``before_request`` hooks and response object cost about a tenth of
 such a request, the two RSA signatures included.  This layer does what the ``saml.sso`` view
 does, without them: the same :meth:`~idp.saml.SamlIdp.sso` call, the session read in the
-round trip that claims the request's ID with the same checks (:func:`checked_session`), the
-same page (:func:`~idp.web.saml.assemble_post_page`) and the same headers
+round trip that claims the request's ID with the same checks
+(:class:`~idp.web.saml.StoredSession`), the same page
+(:func:`~idp.web.saml.assemble_post_page`) and the same headers
 (:mod:`idp.web.security`, the form's Content-Security-Policy).
 
 It answers only when the answer is the HTTP-POST form, and only for a request that needs
@@ -32,18 +33,16 @@ from idp import logs
 from idp.audit import RequestInfo
 from idp.login.csrf import CSRF_COOKIE, csrf_token
 from idp.saml import Binding, PostForm, SamlError, SamlIdp
-from idp.saml.core import SessionSource
 from idp.web import fastpath
-from idp.web.context import checked_session
-from idp.web.fastpath import StartResponse, WsgiApp, send
+from idp.web.fastpath import StartResponse, WsgiApp, base_headers, send
 from idp.web.saml import (
     HANDED_OVER,
     POST_PARTS,
     PostParts,
+    StoredSession,
     assemble_post_page,
     post_form_csp,
 )
-from idp.web.security import SECURITY_HEADERS, hsts
 
 if TYPE_CHECKING:
     from idp.app import Components
@@ -56,25 +55,21 @@ class _ToFlask(Exception):  # noqa: N818 - a signal, not an error
     """Leave this request to Flask as it came (raised before anything was kept)."""
 
 
-class _Session(SessionSource):
-    """:class:`idp.web.saml.RequestSession` without Flask."""
+class _Session(StoredSession):
+    """:class:`idp.web.saml.RequestSession` without Flask: a person who must change their
+    password is left to the view, whose gate sends them to the change form."""
 
     def __init__(self, comps: Components, sid: str, info: RequestInfo) -> None:
-        super().__init__()
-        self.comps, self.sid, self.info = comps, sid, info
-        self.read: list[str] = []
-
-    def keys(self) -> list[str]:
-        self.read = self.comps.sessions.read_keys(self.sid)
-        return self.read
+        super().__init__(comps, sid)
+        self.info = info
 
     def resolve(self, values: Sequence[bytes | None]) -> IdpSession | None:
-        sess, markers = self.comps.sessions.from_values(self.sid, self.read, values)
+        sess = self.checked(values, self.info)
         if sess is None or sess.pending is not None:
             return None  # a session waiting for its second step signs no one in
         if sess.extra.get("must_change"):
-            raise _ToFlask  # the view's gate sends them to the change form
-        return checked_session(self.comps, sess, markers, self.info)
+            raise _ToFlask
+        return sess
 
 
 class FastSso:
@@ -87,11 +82,10 @@ class FastSso:
         self.parts: dict[str, PostParts] = flask_app.extensions.setdefault(POST_PARTS, {})
         self.cookie = comps.config.session.cookie_name
         self.own_consumer = comps.config.issuer.rstrip("/") + "/federation/saml"
-        self.headers = [(k, v) for k, v in SECURITY_HEADERS.items()
+        # the headers of every page but the CSP, which names this form's target
+        self.headers = [(k, v) for k, v in base_headers("text/html; charset=utf-8",
+                                                          tls=comps.config.tls)
                         if k != "Content-Security-Policy"]
-        self.headers.append(("Cache-Control", "no-store"))
-        if comps.config.tls:
-            self.headers.append(("Strict-Transport-Security", hsts()))
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse
                  ) -> Iterable[bytes]:
@@ -126,8 +120,7 @@ class FastSso:
             fields["csrf_token"] = csrf_token(self.comps.secret, binding)
         body = assemble_post_page(parts, outcome.action, fields).encode()
         return send(start_response, 200, [
-            ("Content-Type", "text/html; charset=utf-8"),
-            ("Content-Security-Policy", post_form_csp(outcome.action)), *self.headers], body)
+            *self.headers, ("Content-Security-Policy", post_form_csp(outcome.action))], body)
 
 
 def install(app: Flask, comps: Components) -> None:

@@ -206,3 +206,33 @@ def test_a_non_canonical_base64_last_character_is_refused_rfc4648_3_5() -> None:
     assert ours(f"{head}.{body}.{sig}", "RS256") == CLAIMS
     assert ours(f"{head}.{body}.{twin}", "RS256") is None
     assert not joserfc_accepts(f"{head}.{body}.{twin}", "RS256")
+
+
+@pytest.mark.parametrize("part", ["header", "payload"])
+def test_deeply_nested_json_is_refused_not_a_crash(part: str) -> None:
+    """A header (or a validly signed payload) of thousands of nested arrays makes Python's
+    JSON parser raise RecursionError: refused as malformed, never a 500."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    deep = b64(b"[" * 6000 + b"]" * 6000)
+    head = deep if part == "header" else b64(b'{"alg":"RS256","kid":"k1"}')
+    body = deep if part == "payload" else b64(b"{}")
+    sig = b64(RSA_KEY.sign(f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256()))
+    with pytest.raises(JwsInvalid, match="not JSON"):
+        verify_compact(f"{head}.{body}.{sig}", select_for("RS256"))
+
+
+def test_a_deeply_nested_token_gets_invalid_token_from_the_signer(tmp_path: Any) -> None:
+    from idp.keys import KeyRing, init_keys
+    from idp.oidc.errors import OAuthError
+    from idp.oidc.jose import AT_TYP, TokenSigner, unverified_claims, unverified_header
+
+    init_keys(tmp_path, "idp")
+    signer = TokenSigner(KeyRing.load(tmp_path), "https://idp.example", lambda: 0.0)
+    deep = b64(b"[" * 6000 + b"]" * 6000)
+    for token in (f"{deep}.e30.AAAA", f"e30.{deep}.AAAA"):
+        with pytest.raises(OAuthError, match="malformed token|unsupported"):
+            signer.verify(token, typ=AT_TYP, audience=None)
+        with pytest.raises(OAuthError, match="malformed token"):
+            unverified_header(token) if token.startswith(deep) else unverified_claims(token)

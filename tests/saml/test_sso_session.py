@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import yaml
@@ -114,17 +115,24 @@ def _revoked_in_another_process(world: World) -> None:
 
 def test_must_change_goes_to_the_change_form_and_the_same_request_is_answered_after(
         world: World) -> None:
+    """The browser follows the redirects: the change form keeps the whole signed request as
+    its ``next`` (encoded, so RelayState, SigAlg and Signature stay in it), and after the
+    change it is sent back to that request, which is answered."""
     world.must_change()
     client, _, _ = world.process()
     assert login(client, "zora", PW).status_code == 303
     query = _authn_request(world.sp_key)
     r = world.sso(client, query)
     assert r.status_code == 302, r.get_data(as_text=True)[:300]
-    assert r.headers["Location"] == f"/account/password?next=/saml/sso?{query}"
-    token = csrf(client, "/account/password")
-    assert client.post("/account/password", data={
+    form = r.headers["Location"]
+    assert form == "/account/password?" + urlencode({"next": f"/saml/sso?{query}"})
+    token = csrf(client, form)
+    done = client.post(form, data={
         "csrf_token": token, "current_password": PW, "new_password": NEW,
-        "confirm_password": NEW}).status_code == 303
-    assert _answered(world.sso(client, query)), "the request's ID was not taken back"
+        "confirm_password": NEW})
+    assert done.status_code == 303
+    back = done.headers["Location"]
+    assert back.startswith(f"/saml/sso?{query}"), back[:200]
+    assert _answered(client.get(back)), "the request's ID was not taken back"
     again = world.sso(client, query)
     assert again.status_code == 400, "a request answered once was answered again"
